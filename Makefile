@@ -1,0 +1,42 @@
+# Two commands: `make run` (set up, build the index, start the chat) and `make test`.
+# Both work on a fresh clone with only Python 3.11 and pip.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+HOST   ?= 127.0.0.1
+PORT   ?= 7860
+
+.PHONY: run test install install-dev index lint bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+# torch first, pinned: an unpinned torch would pull a CUDA build of several GB.
+$(VENV)/.installed: $(BIN)/python pyproject.toml requirements.lock
+	$(BIN)/pip install -q --disable-pip-version-check torch==2.13.0
+	$(BIN)/pip install -q --disable-pip-version-check -r requirements.lock
+	$(BIN)/pip install -q --disable-pip-version-check --no-deps -e .
+	touch $@
+
+$(VENV)/.installed-dev: $(VENV)/.installed requirements-dev.lock
+	$(BIN)/pip install -q --disable-pip-version-check -r requirements-dev.lock
+	touch $@
+
+install: $(VENV)/.installed
+
+install-dev: $(VENV)/.installed-dev
+	bash scripts/ensure-chromium.sh
+
+index: install
+	$(BIN)/alliance-qa build
+
+run: index
+	$(BIN)/alliance-qa ask "Which ports matter for trade?"
+
+test: install-dev
+	$(BIN)/ruff check src tests
+	$(BIN)/mypy
+	$(BIN)/pytest
+
+clean:
+	rm -rf $(VENV) index/current index/builds index/.build.lock test-artifacts

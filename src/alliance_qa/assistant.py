@@ -1,0 +1,255 @@
+"""The :class:`Assistant`: settings, lazy model and index, and the ask/search/build calls.
+
+One assistant holds one loaded index at a time.  Before each question it checks
+(one ``readlink``) whether a newer build has been swapped in on disk and, if so,
+loads it and swaps it in under a lock; a question in flight keeps the index it
+started with, so no answer mixes two builds.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from .answer import Answer, compose
+from .config import MAX_QUESTION_CHARS, PathLike, Settings
+from .corpus import corpus_fingerprint, read_corpus
+from .embed import Embedder, load_embedder
+from .errors import IndexStateError, QuestionError
+from .index import BuildReport, LoadedIndex, build_index, current_build, load_index, stale_reasons
+from .normalize import normalize
+from .retrieve import Hit, Retriever
+
+log = logging.getLogger(__name__)
+
+History = Sequence[dict[str, Any] | str] | None
+
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+@dataclass(frozen=True)
+class _State:
+    """What one question reads: an index and its retriever, swapped together."""
+
+    index: LoadedIndex
+    retriever: Retriever
+
+
+def clean_question(question: object) -> str:
+    """Check a question and return it normalized; raise :class:`QuestionError` with a friendly reason."""
+    if not isinstance(question, str):
+        raise QuestionError(f"a question must be text, not {type(question).__name__}")
+    text = _CONTROL.sub(" ", question).strip()
+    if not text:
+        raise QuestionError("Please type a question about the article, e.g. \"Which ports matter for trade?\"")
+    if len(text) > MAX_QUESTION_CHARS:
+        raise QuestionError(
+            f"That question is {len(text):,} characters long; please keep it under {MAX_QUESTION_CHARS:,} characters."
+        )
+    return " ".join(normalize(text).split())
+
+
+def message_text(content: object) -> str:
+    """The text of a chat message ``content``: a string, or Gradio's list of ``{"type": "text"}`` parts."""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, dict):
+        return str(content.get("text") or "")
+    if isinstance(content, (list, tuple)):
+        return " ".join(message_text(part) for part in content).strip()
+    return ""
+
+
+def previous_questions(history: History) -> list[str]:
+    """The user's earlier questions, oldest first, from Gradio message dicts or plain strings."""
+    out: list[str] = []
+    for turn in history or ():
+        if isinstance(turn, str):
+            text = turn
+        elif isinstance(turn, dict) and turn.get("role", "user") == "user":
+            text = message_text(turn.get("content"))
+        else:
+            continue
+        if text.strip():
+            out.append(text.strip())
+    return out
+
+
+class Assistant:
+    """Question answering over one corpus folder and index folder.
+
+    Settings come from the keyword arguments, then the environment variables
+    ``ALLIANCE_QA_CORPUS``, ``ALLIANCE_QA_INDEX`` and ``ALLIANCE_QA_MODEL``, then
+    the defaults (``corpus/``, ``index/``, the bundled all-MiniLM-L6-v2).
+
+    With ``auto_build`` (the default) a missing or stale index is rebuilt on
+    first use and a warning is logged; without it a stale index is served as is
+    and :attr:`notice` says the corpus has changed since the last build.
+    """
+
+    def __init__(
+        self,
+        corpus_dir: PathLike | None = None,
+        index_dir: PathLike | None = None,
+        model: str | None = None,
+        *,
+        embedder: Embedder | None = None,
+        auto_build: bool = True,
+    ) -> None:
+        self.settings = Settings.resolve(corpus_dir, index_dir, model)
+        self.auto_build = auto_build
+        self._embedder = embedder
+        self._state: _State | None = None
+        self._lock = threading.RLock()
+        self._fingerprint: dict[str, tuple[int, int]] = {}
+        self.notice: str | None = None
+        self.last_build: BuildReport | None = None
+
+    # ------------------------------------------------------------------ model and index
+
+    @property
+    def embedder(self) -> Embedder:
+        """The embedding model, loaded on first use."""
+        if self._embedder is None:
+            self._embedder = load_embedder(self.settings.model)
+        return self._embedder
+
+    def build(self, *, full: bool = False) -> BuildReport:
+        """Build the index incrementally (or from scratch with ``full``) and serve the result."""
+        loader: Callable[[], Embedder] = lambda: self.embedder  # noqa: E731
+        report = build_index(
+            self.settings.corpus_dir, self.settings.index_dir, loader, model=self.settings.model, full=full
+        )
+        self.last_build = report
+        with self._lock:
+            self._install(load_index(self.settings.index_dir))
+        return report
+
+    def _install(self, index: LoadedIndex) -> _State:
+        state = _State(index, Retriever(index))
+        self._state = state
+        self._fingerprint = corpus_fingerprint(self.settings.corpus_dir)
+        self.notice = None
+        return state
+
+    def _first_load(self) -> _State:
+        try:
+            index = load_index(self.settings.index_dir)
+        except IndexStateError as exc:
+            if not self.auto_build:
+                raise
+            log.warning("%s; building it now", exc)
+            self.build()
+            assert self._state is not None
+            return self._state
+        if index.model != self.settings.model:
+            if not self.auto_build:
+                raise IndexStateError(
+                    f"index at {index.path} was built with model {index.model!r} (dimension {index.dimension}) but the "
+                    f"configured model is {self.settings.model!r}: run `alliance-qa build`"
+                )
+            log.warning("index was built with model %s, not %s: rebuilding", index.model, self.settings.model)
+            self.build(full=True)
+            assert self._state is not None
+            return self._state
+        state = self._install(index)
+        self._check_corpus(state, rebuild=self.auto_build)
+        return self._state or state
+
+    def _check_corpus(self, state: _State, *, rebuild: bool) -> None:
+        """Compare the corpus with the served index; rebuild or set :attr:`notice` when it changed."""
+        try:
+            sections, _ = read_corpus(self.settings.corpus_dir)
+        except Exception as exc:  # the corpus is broken: keep serving the last good index
+            self.notice = f"The corpus cannot be read ({exc}); answers come from the last built index."
+            return
+        reasons = stale_reasons(state.index, sections, self.settings.model)
+        if not reasons:
+            self.notice = None
+        elif rebuild:
+            log.warning("index is stale (%s): rebuilding", "; ".join(reasons))
+            self.build()
+        else:
+            self.notice = "The article has been edited since the index was built; run `alliance-qa build` to update answers."
+
+    def state(self) -> _State:
+        """The index to answer from: loaded on first use, and swapped when a newer build is on disk."""
+        state = self._state
+        if state is None:
+            with self._lock:
+                return self._state or self._first_load()
+        on_disk = current_build(self.settings.index_dir)
+        if on_disk is not None and on_disk.name != state.index.build_id:
+            with self._lock:
+                state = self._state or state
+                if on_disk.name != state.index.build_id:
+                    try:
+                        state = self._install(load_index(self.settings.index_dir))
+                        log.info("switched to index build %s", state.index.build_id)
+                    except IndexStateError as exc:
+                        log.warning("keeping index build %s: %s", state.index.build_id, exc)
+        elif corpus_fingerprint(self.settings.corpus_dir) != self._fingerprint:
+            with self._lock:
+                self._fingerprint = corpus_fingerprint(self.settings.corpus_dir)
+                self._check_corpus(state, rebuild=False)
+        return state
+
+    @property
+    def index(self) -> LoadedIndex:
+        """The loaded index (loading or building it if needed)."""
+        return self.state().index
+
+    # ------------------------------------------------------------------ questions
+
+    def embed_question(self, text: str) -> np.ndarray:
+        """Embed one normalized question: the only embedding done at query time."""
+        return self.embedder.encode([text])[0]
+
+    def search(self, question: str, k: int = 5) -> list[Hit]:
+        """Return up to ``k`` matching sections, best first, each with its best sentences."""
+        if not isinstance(k, int) or k < 1:
+            raise QuestionError(f"k must be a whole number of at least 1, not {k!r}")
+        text = clean_question(question)
+        state = self.state()
+        return state.retriever.search(self.embed_question(text), k)
+
+    def ask(self, question: str, history: History = None) -> Answer:
+        """Answer ``question`` by quoting and citing the article, or decline if it is not covered.
+
+        ``history`` holds earlier turns as Gradio message dicts or plain strings (earlier questions).
+        """
+        text = clean_question(question)
+        state = self.state()
+        del history  # follow-ups are resolved by the answer-quality work
+        hits = state.retriever.search(self.embed_question(text), 5)
+        answer = compose(hits)
+        if self.notice:
+            answer = Answer(answer.text, answer.citations, answer.abstained, answer.suggestions, self.notice)
+        return answer
+
+
+_default: Assistant | None = None
+_default_lock = threading.Lock()
+
+
+def default_assistant() -> Assistant:
+    """The process-wide assistant used by :func:`alliance_qa.ask` and friends (settings from the environment)."""
+    global _default
+    with _default_lock:
+        if _default is None:
+            _default = Assistant()
+        return _default
+
+
+def reset_default_assistant() -> None:
+    """Forget the process-wide assistant, e.g. after changing the environment variables."""
+    global _default
+    with _default_lock:
+        _default = None
+

@@ -1,0 +1,111 @@
+"""The ``alliance-qa`` command line: a thin layer over :class:`~alliance_qa.assistant.Assistant`.
+
+Every :class:`~alliance_qa.errors.AllianceQAError` becomes one line on stderr
+and its exit code; heavy modules (the model, gradio) load only in the commands
+that use them.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from collections.abc import Callable
+from functools import wraps
+from typing import Any, TypeVar
+
+import click
+
+from . import __version__
+from .errors import AllianceQAError
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _friendly(func: F) -> F:
+    """Turn library errors and Ctrl-C into one line and an exit code."""
+
+    @wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except AllianceQAError as exc:
+            click.echo(f"alliance-qa: error: {exc}", err=True)
+            sys.exit(exc.exit_code)
+        except KeyboardInterrupt:
+            click.echo("alliance-qa: interrupted; the previous index is unchanged", err=True)
+            sys.exit(130)
+
+    return wrapper  # type: ignore[return-value]
+
+
+def _assistant(ctx: click.Context, **kwargs: Any) -> Any:
+    from .assistant import Assistant
+
+    obj = ctx.find_root().params
+    return Assistant(obj["corpus"], obj["index"], obj["model"], **kwargs)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--corpus", envvar="ALLIANCE_QA_CORPUS", type=click.Path(file_okay=False), help="Corpus folder [corpus/].")
+@click.option("--index", envvar="ALLIANCE_QA_INDEX", type=click.Path(file_okay=False), help="Index folder [index/].")
+@click.option("--model", envvar="ALLIANCE_QA_MODEL", help="Embedding model name or local path [all-MiniLM-L6-v2].")
+@click.option("-v", "--verbose", is_flag=True, help="Log what happens (loading, building).")
+@click.version_option(__version__, prog_name="alliance-qa")
+def main(corpus: str | None, index: str | None, model: str | None, verbose: bool) -> None:
+    """Ask "10 Things North Korea and Russia Want from Each Other" and get quoted, cited answers."""
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING,
+        format="alliance-qa: %(message)s",
+        stream=sys.stderr,
+    )
+
+
+@main.command()
+@click.option("--full", is_flag=True, help="Re-embed everything instead of reusing unchanged texts.")
+@click.pass_context
+@_friendly
+def build(ctx: click.Context, full: bool) -> None:
+    """Build or update the index from the corpus folder (incremental)."""
+    report = _assistant(ctx).build(full=full)
+    for warning in report.warnings:
+        click.echo(f"warning: {warning}", err=True)
+    click.echo(report.summary())
+
+
+@main.command()
+@click.argument("question")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
+@click.option("--history", multiple=True, help="An earlier question in the conversation (repeatable).")
+@click.pass_context
+@_friendly
+def ask(ctx: click.Context, question: str, as_json: bool, history: tuple[str, ...]) -> None:
+    """Answer QUESTION with quotes from the article and their interest areas."""
+    answer = _assistant(ctx).ask(question, history=list(history))
+    if as_json:
+        click.echo(json.dumps(answer.to_dict(), ensure_ascii=False, indent=2))
+        return
+    click.echo(answer.text)
+    if answer.notice:
+        click.echo(f"\nnote: {answer.notice}", err=True)
+
+
+@main.command()
+@click.argument("question")
+@click.option("-k", "k", default=5, show_default=True, type=click.IntRange(1, 100), help="How many sections.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
+@click.pass_context
+@_friendly
+def search(ctx: click.Context, question: str, k: int, as_json: bool) -> None:
+    """List the sections that best match QUESTION, best first."""
+    hits = _assistant(ctx).search(question, k)
+    if as_json:
+        rows = [{"number": h.number, "title": h.title, "score": h.score, "quote": h.quote} for h in hits]
+        click.echo(json.dumps(rows, ensure_ascii=False, indent=2))
+        return
+    for rank, hit in enumerate(hits, 1):
+        click.echo(f"{rank}. {hit.label}  score {hit.score:.3f}\n   {hit.quote}")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,542 @@
+"""The index on disk: embed the corpus units, store them in FAISS, build incrementally and atomically.
+
+Layout of the index folder (only ``README.md`` is kept in git)::
+
+    index/
+      current -> builds/20261130T120000-ab12cd   symlink, swapped atomically
+      builds/<build id>/manifest.json               model, dimension, versions, hashes
+      builds/<build id>/sections.jsonl              one section a line
+      builds/<build id>/units.jsonl                 one embedded text a line (row i = vector i)
+      builds/<build id>/vectors.npy                 float32 (units, dimension), L2-normalized
+      builds/<build id>/index.faiss                 FAISS inner-product index over vectors.npy
+      .build.lock                                   held while a build runs
+
+A build reads the corpus, splits every section into *units* (its title, the
+whole section in windows of at most ``WINDOW_WORDS`` words, and each sentence),
+reuses the vector of every unit whose text hash is in the current build, embeds
+the rest, writes a new build folder and then swaps the ``current`` symlink.  A
+failure at any point (bad file, exception, Ctrl-C, SIGKILL) leaves ``current``
+pointing at the previous, intact build.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import fcntl
+import hashlib
+import json
+import logging
+import os
+import re
+import shutil
+import sys
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from . import __version__
+from .corpus import Section, read_corpus, split_sentences
+from .errors import BuildError, BuildLockedError, IndexStateError
+from .normalize import NORMALIZATION_VERSION
+
+if TYPE_CHECKING:
+    from .embed import Embedder
+
+log = logging.getLogger(__name__)
+
+FORMAT_VERSION = 1
+#: Longest run of words embedded as one text; MiniLM reads about 256 word pieces.
+WINDOW_WORDS = 160
+WINDOW_STRIDE = 120
+#: Builds embedding more texts than this show a progress bar on a terminal.
+PROGRESS_MIN_TEXTS = 32
+KEEP_BUILDS = 2
+LOCK_TIMEOUT_S = float(os.environ.get("ALLIANCE_QA_LOCK_TIMEOUT", "300"))
+
+KINDS = ("title", "section", "sentence")
+
+
+@dataclass(frozen=True)
+class Unit:
+    """One embedded text: a section's title, a window of its text, or one sentence."""
+
+    section_id: str
+    kind: str
+    text: str
+    sentence: int | None = None
+
+    @property
+    def text_hash(self) -> str:
+        """SHA-256 of the embedded text: equal hashes share one vector."""
+        return hashlib.sha256(self.text.encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class BuildReport:
+    """What a build did: counts of texts embedded and reused, sections changed and removed."""
+
+    index_dir: Path
+    build_id: str
+    sections: int
+    units: int
+    embedded: int
+    reused: int
+    removed: int
+    sections_embedded: int
+    sections_reused: int
+    seconds: float
+    full: bool = False
+    unchanged: bool = False
+    warnings: tuple[str, ...] = ()
+
+    def summary(self) -> str:
+        """One line for people: what was embedded, reused and removed."""
+        if self.unchanged:
+            return f"index is up to date: {self.sections} sections, {self.units} texts (nothing embedded)"
+        return (
+            f"built index: {self.sections} sections, {self.units} texts; "
+            f"embedded {self.embedded} texts ({self.sections_embedded} sections), "
+            f"reused {self.reused} texts ({self.sections_reused} sections), "
+            f"removed {self.removed} sections, in {self.seconds:.2f} s"
+        )
+
+
+@dataclass
+class LoadedIndex:
+    """A build read into memory: its manifest, sections, units, vectors and FAISS index."""
+
+    path: Path
+    manifest: dict[str, Any]
+    sections: list[Section]
+    units: list[Unit]
+    vectors: np.ndarray
+    faiss_index: Any
+    by_id: dict[str, Section] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.by_id = {s.id: s for s in self.sections}
+
+    @property
+    def build_id(self) -> str:
+        """The build folder's name, unique per build."""
+        return str(self.manifest["build_id"])
+
+    @property
+    def model(self) -> str:
+        """The model setting the vectors were made with."""
+        return str(self.manifest["model"])
+
+    @property
+    def dimension(self) -> int:
+        """The vectors' dimension."""
+        return int(self.manifest["dimension"])
+
+    def search(self, vector: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """Return ``(scores, unit rows)`` of the ``k`` units nearest ``vector``; rows past the end are dropped."""
+        query = np.ascontiguousarray(vector, dtype=np.float32).reshape(1, -1)
+        if query.shape[1] != self.dimension:
+            raise IndexStateError(
+                f"question vector has dimension {query.shape[1]} but the index at {self.path} has {self.dimension}: "
+                "run `alliance-qa build --full`"
+            )
+        scores, rows = self.faiss_index.search(query, min(k, self.faiss_index.ntotal))
+        keep = rows[0] >= 0
+        return scores[0][keep], rows[0][keep]
+
+
+# --------------------------------------------------------------------------- units
+
+
+def _word_windows(text: str, size: int = WINDOW_WORDS, stride: int = WINDOW_STRIDE) -> list[str]:
+    """Cut ``text`` into overlapping windows of at most ``size`` words, each an exact substring."""
+    spans = [m.span() for m in re.finditer(r"\S+", text)]
+    if len(spans) <= size:
+        return [text] if spans else []
+    windows = []
+    for start in range(0, len(spans), stride):
+        chunk = spans[start : start + size]
+        windows.append(text[chunk[0][0] : chunk[-1][1]])
+        if start + size >= len(spans):
+            break
+    return windows
+
+
+def section_units(section: Section) -> tuple[list[Unit], list[str]]:
+    """Return the texts to embed for ``section`` and warnings about long texts."""
+    warnings: list[str] = []
+    units = [Unit(section.id, "title", section.title)] if section.title else []
+    body = section.text if section.number is None or not section.title else f"{section.title}. {section.text}"
+    windows = _word_windows(body)
+    if len(windows) > 1:
+        warnings.append(
+            f"section {section.title!r} in {section.source} has {len(body.split())} words, more than the model "
+            f"reads at once: embedded as {len(windows)} overlapping windows of {WINDOW_WORDS} words"
+        )
+    units += [Unit(section.id, "section", w) for w in windows]
+    sentences = section.sentences or tuple(split_sentences(section.text))
+    for i, sentence in enumerate(sentences):
+        units += [Unit(section.id, "sentence", w, i) for w in _word_windows(sentence)]
+    return units, warnings
+
+
+# --------------------------------------------------------------------------- files
+
+
+def _write_json(path: Path, data: Any) -> None:
+    path.write_text(json.dumps(data, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+
+
+def _write_jsonl(path: Path, rows: list[dict[str, Any]]) -> None:
+    with path.open("w", encoding="utf-8") as fh:
+        for row in rows:
+            fh.write(json.dumps(row, ensure_ascii=False) + "\n")
+
+
+def _read_jsonl(path: Path) -> list[dict[str, Any]]:
+    with path.open(encoding="utf-8") as fh:
+        return [json.loads(line) for line in fh if line.strip()]
+
+
+def _fsync_dir(path: Path) -> None:
+    with contextlib.suppress(OSError):
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+def make_faiss_index(vectors: np.ndarray) -> Any:
+    """Return an exact inner-product FAISS index holding ``vectors`` (row i has id i)."""
+    import faiss
+
+    faiss.omp_set_num_threads(1)
+    index = faiss.IndexFlatIP(int(vectors.shape[1]))
+    if len(vectors):
+        index.add(np.ascontiguousarray(vectors, dtype=np.float32))
+    return index
+
+
+def current_build(index_dir: Path) -> Path | None:
+    """The build folder ``index_dir/current`` points at, or ``None`` if there is none."""
+    link = index_dir / "current"
+    if not link.is_symlink() and not link.is_dir():
+        return None
+    target = link.resolve()
+    return target if target.is_dir() else None
+
+
+def read_build(path: Path) -> LoadedIndex:
+    """Read and check one build folder; raise :class:`IndexStateError` saying what is wrong."""
+    import faiss
+
+    faiss.omp_set_num_threads(1)
+    try:
+        manifest = json.loads((path / "manifest.json").read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise IndexStateError(f"index build {path} has no manifest.json: run `alliance-qa build`") from exc
+    except (OSError, ValueError) as exc:
+        raise IndexStateError(f"index manifest {path / 'manifest.json'} is unreadable ({exc}): run `alliance-qa build`") from exc
+    if manifest.get("format_version") != FORMAT_VERSION:
+        raise IndexStateError(
+            f"index at {path} has format {manifest.get('format_version')!r}, this version reads {FORMAT_VERSION}: "
+            "run `alliance-qa build`"
+        )
+    try:
+        for name, size in manifest["files"].items():
+            actual = (path / name).stat().st_size
+            if actual != size:
+                raise IndexStateError(
+                    f"index file {path / name} has {actual} bytes, the manifest says {size}: "
+                    "it is damaged; run `alliance-qa build`"
+                )
+        sections = [_section_from_row(row) for row in _read_jsonl(path / "sections.jsonl")]
+        units = [Unit(**row) for row in _read_jsonl(path / "units.jsonl")]
+        vectors = np.load(path / "vectors.npy", allow_pickle=False)
+        faiss_index = faiss.read_index(str(path / "index.faiss"))
+    except IndexStateError:
+        raise
+    except (OSError, ValueError, KeyError, TypeError, RuntimeError) as exc:
+        raise IndexStateError(f"index at {path} is damaged ({type(exc).__name__}: {exc}): run `alliance-qa build`") from exc
+    dim = int(manifest["dimension"])
+    counts = {"units.jsonl": len(units), "vectors.npy": int(vectors.shape[0]), "index.faiss": int(faiss_index.ntotal)}
+    if len(set(counts.values())) != 1 or vectors.ndim != 2 or vectors.shape[1] != dim or faiss_index.d != dim:
+        raise IndexStateError(
+            f"index at {path} does not match its manifest (rows {counts}, dimension {dim}, "
+            f"vectors {vectors.shape}, FAISS d={faiss_index.d}): run `alliance-qa build --full`"
+        )
+    return LoadedIndex(path, manifest, sections, units, vectors, faiss_index)
+
+
+def _section_from_row(row: dict[str, Any]) -> Section:
+    return Section(
+        id=row["id"],
+        number=row["number"],
+        title=row["title"],
+        text=row["text"],
+        source=row["source"],
+        position=row["position"],
+        sentences=tuple(row["sentences"]),
+    )
+
+
+def _section_row(section: Section) -> dict[str, Any]:
+    row = asdict(section)
+    row["sentences"] = list(section.sentences)
+    row["hash"] = section.content_hash
+    return row
+
+
+def load_index(index_dir: Path) -> LoadedIndex:
+    """Load the current build, falling back to the newest older build that reads cleanly.
+
+    Raises :class:`IndexStateError` when there is no usable build at all.
+    """
+    current = current_build(index_dir)
+    problems: list[str] = []
+    candidates = [current] if current else []
+    builds = index_dir / "builds"
+    if builds.is_dir():
+        older = sorted((p for p in builds.iterdir() if p.is_dir() and not p.name.startswith(".")), reverse=True)
+        candidates += [p for p in older if p != current]
+    for path in candidates:
+        try:
+            loaded = read_build(path)
+        except IndexStateError as exc:
+            problems.append(str(exc))
+            log.warning("%s", exc)
+            continue
+        if path != current:
+            log.warning("using the last good index build %s instead of the damaged current one", path.name)
+            loaded.manifest["fallback_from"] = str(current) if current else None
+        return loaded
+    if not candidates:
+        raise IndexStateError(f"no index in {index_dir}: run `alliance-qa build`")
+    raise IndexStateError(f"no usable index in {index_dir} ({problems[0]})")
+
+
+def stale_reasons(loaded: LoadedIndex, sections: list[Section], model: str) -> list[str]:
+    """Say why ``loaded`` does not match the corpus ``sections`` and ``model``; empty when it does."""
+    reasons = []
+    manifest = loaded.manifest
+    if manifest.get("model") != model:
+        reasons.append(f"index was built with model {manifest.get('model')!r}, the configured model is {model!r}")
+    if manifest.get("normalization_version") != NORMALIZATION_VERSION:
+        reasons.append("index was built with another text normalization")
+    built = {sid: info["hash"] for sid, info in manifest.get("sections", {}).items()}
+    now = {s.id: s.content_hash for s in sections}
+    changed = sum(1 for sid, h in now.items() if built.get(sid) != h)
+    removed = len(set(built) - set(now))
+    if changed or removed:
+        reasons.append(f"corpus changed since the index was built ({changed} sections new or edited, {removed} removed)")
+    return reasons
+
+
+# --------------------------------------------------------------------------- build
+
+
+@contextlib.contextmanager
+def build_lock(index_dir: Path, timeout: float = LOCK_TIMEOUT_S) -> Iterator[None]:
+    """Hold an exclusive lock on ``index_dir`` for one build; wait up to ``timeout`` seconds."""
+    try:
+        index_dir.mkdir(parents=True, exist_ok=True)
+        fd = os.open(index_dir / ".build.lock", os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as exc:
+        raise BuildError(f"cannot write to index folder {index_dir} ({exc.strerror}): fix its permissions or set ALLIANCE_QA_INDEX") from exc
+    deadline = time.monotonic() + timeout
+    told = False
+    try:
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except OSError as exc:
+                if exc.errno not in (errno.EAGAIN, errno.EACCES):
+                    raise
+                if time.monotonic() >= deadline:
+                    raise BuildLockedError(
+                        f"another build of {index_dir} is still running after {timeout:.0f} s: wait for it to finish, then retry"
+                    ) from None
+                if not told:
+                    log.warning("another build of %s is running: waiting for it to finish", index_dir)
+                    told = True
+                time.sleep(0.1)
+        yield
+    finally:
+        with contextlib.suppress(OSError):
+            fcntl.flock(fd, fcntl.LOCK_UN)
+        os.close(fd)
+
+
+def _progress(total: int) -> Any:
+    """A tqdm bar on a terminal for builds above ``PROGRESS_MIN_TEXTS`` texts, else ``None``."""
+    if total <= PROGRESS_MIN_TEXTS or not sys.stderr.isatty():
+        return None
+    from tqdm import tqdm
+
+    return tqdm(total=total, desc="embedding", unit="text", leave=False)
+
+
+def _embed(embedder: Embedder, texts: list[str], batch: int = 256) -> np.ndarray:
+    bar = _progress(len(texts))
+    parts = []
+    try:
+        for start in range(0, len(texts), batch):
+            chunk = texts[start : start + batch]
+            parts.append(embedder.encode(chunk))
+            if bar is not None:
+                bar.update(len(chunk))
+    finally:
+        if bar is not None:
+            bar.close()
+    if not parts:
+        return np.zeros((0, embedder.dimension), dtype=np.float32)
+    return np.concatenate(parts).astype(np.float32, copy=False)
+
+
+def build_index(
+    corpus_dir: Path,
+    index_dir: Path,
+    embedder: Embedder | Callable[[], Embedder],
+    *,
+    model: str,
+    full: bool = False,
+    lock_timeout: float = LOCK_TIMEOUT_S,
+) -> BuildReport:
+    """Build ``index_dir`` from ``corpus_dir``, reusing unchanged vectors unless ``full``.
+
+    ``embedder`` may be a loader callable, called only if something must be embedded.
+    Writes a new build folder and swaps it in; on any failure the previous build
+    stays current.  Raises :class:`CorpusError`, :class:`BuildError` or
+    :class:`BuildLockedError`.
+    """
+    started = time.perf_counter()
+    sections, warnings = read_corpus(corpus_dir)
+    with build_lock(index_dir, lock_timeout):
+        previous: LoadedIndex | None = None
+        with contextlib.suppress(IndexStateError):
+            previous = load_index(index_dir)
+        if previous is not None and (previous.model != model or previous.manifest.get("normalization_version") != NORMALIZATION_VERSION):
+            log.warning("index was built with model %s; re-embedding everything with %s", previous.model, model)
+            full = True
+        if previous is not None and not full and not stale_reasons(previous, sections, model) and previous.path == current_build(index_dir):
+            return BuildReport(index_dir, previous.build_id, len(sections), len(previous.units), 0, len(previous.units),
+                               0, 0, len(sections), time.perf_counter() - started, unchanged=True, warnings=tuple(warnings))
+
+        units: list[Unit] = []
+        for section in sections:
+            more, notes = section_units(section)
+            units += more
+            warnings += notes
+        old_vectors: dict[str, np.ndarray] = {}
+        if previous is not None and not full:
+            old_vectors = {u.text_hash: previous.vectors[i] for i, u in enumerate(previous.units)}
+        hashes = [u.text_hash for u in units]
+        todo = sorted({h: u.text for h, u in zip(hashes, units, strict=True) if h not in old_vectors}.items())
+        fresh = None
+        if todo:
+            model_obj = embedder if hasattr(embedder, "encode") else embedder()  # type: ignore[operator]
+            fresh = _embed(model_obj, [t for _, t in todo])
+        lookup = dict(old_vectors)
+        if fresh is not None:
+            lookup.update({h: fresh[i] for i, (h, _) in enumerate(todo)})
+        dimension = int(next(iter(lookup.values())).shape[0]) if lookup else 0
+        vectors = np.stack([lookup[h] for h in hashes]).astype(np.float32) if hashes else np.zeros((0, dimension), np.float32)
+
+        old_hashes = {sid: info["hash"] for sid, info in (previous.manifest["sections"].items() if previous else [])}
+        sections_embedded = sum(1 for s in sections if full or old_hashes.get(s.id) != s.content_hash)
+        removed = len(set(old_hashes) - {s.id for s in sections})
+        build_id = datetime.now(UTC).strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:6]
+        _write_build(index_dir, build_id, model, dimension, sections, units, vectors)
+        report = BuildReport(
+            index_dir=index_dir,
+            build_id=build_id,
+            sections=len(sections),
+            units=len(units),
+            embedded=len(todo),
+            reused=len(units) - sum(1 for h in hashes if h not in old_vectors),
+            removed=removed,
+            sections_embedded=sections_embedded,
+            sections_reused=len(sections) - sections_embedded,
+            seconds=time.perf_counter() - started,
+            full=full,
+            warnings=tuple(warnings),
+        )
+        log.info("%s", report.summary())
+        return report
+
+
+def _write_build(
+    index_dir: Path,
+    build_id: str,
+    model: str,
+    dimension: int,
+    sections: list[Section],
+    units: list[Unit],
+    vectors: np.ndarray,
+) -> Path:
+    """Write a complete build into a temporary folder, then swap ``current`` to it."""
+    import faiss
+
+    builds = index_dir / "builds"
+    tmp = builds / f".tmp-{build_id}"
+    final = builds / build_id
+    try:
+        builds.mkdir(parents=True, exist_ok=True)
+        for leftover in builds.glob(".tmp-*"):  # from a killed build; we hold the lock
+            shutil.rmtree(leftover, ignore_errors=True)
+        tmp.mkdir()
+        _write_jsonl(tmp / "sections.jsonl", [_section_row(s) for s in sections])
+        _write_jsonl(tmp / "units.jsonl", [asdict(u) for u in units])
+        np.save(tmp / "vectors.npy", vectors, allow_pickle=False)
+        faiss.write_index(make_faiss_index(vectors), str(tmp / "index.faiss"))
+        names = ["sections.jsonl", "units.jsonl", "vectors.npy", "index.faiss"]
+        manifest = {
+            "format_version": FORMAT_VERSION,
+            "build_id": build_id,
+            "model": model,
+            "dimension": dimension,
+            "normalization_version": NORMALIZATION_VERSION,
+            "package_version": __version__,
+            "built_at": datetime.now(UTC).isoformat(timespec="seconds"),
+            "counts": {"sections": len(sections), "units": len(units)},
+            "files": {name: (tmp / name).stat().st_size for name in names},
+            "sections": {
+                s.id: {"hash": s.content_hash, "number": s.number, "title": s.title, "source": s.source} for s in sections
+            },
+        }
+        _write_json(tmp / "manifest.json", manifest)
+        for name in [*names, "manifest.json"]:
+            with open(tmp / name, "rb") as fh:
+                os.fsync(fh.fileno())
+        os.replace(tmp, final)
+        link_tmp = index_dir / f".current-{build_id}"
+        os.symlink(Path("builds") / build_id, link_tmp)
+        os.replace(link_tmp, index_dir / "current")
+        _fsync_dir(index_dir)
+    except BaseException as exc:
+        shutil.rmtree(tmp, ignore_errors=True)
+        if isinstance(exc, OSError):
+            raise BuildError(
+                f"cannot write the index to {index_dir} ({exc.strerror or exc}); the previous index is unchanged. "
+                "Fix the folder's permissions or free some disk space, then run `alliance-qa build`"
+            ) from exc
+        raise
+    _prune(builds, keep=final)
+    return final
+
+
+def _prune(builds: Path, keep: Path) -> None:
+    """Delete all but the newest ``KEEP_BUILDS`` build folders (never ``keep``)."""
+    folders = sorted((p for p in builds.iterdir() if p.is_dir() and not p.name.startswith(".")), reverse=True)
+    for old in folders[KEEP_BUILDS:]:
+        if old != keep:
+            shutil.rmtree(old, ignore_errors=True)
+
