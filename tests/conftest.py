@@ -6,14 +6,15 @@ import os
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from alliance_qa.assistant import Assistant, reset_default_assistant  # noqa: E402
-from alliance_qa.embed import SentenceTransformerEmbedder, load_embedder  # noqa: E402
+from alliance_qa.assistant import Assistant, reset_default_assistant
+from alliance_qa.embed import SentenceTransformerEmbedder, load_embedder
 
 REPO = Path(__file__).resolve().parents[1]
 ARTICLE = REPO / "corpus" / "10-things-north-korea-and-russia-want.txt"
@@ -68,3 +69,33 @@ def shared_assistant(tmp_path_factory: pytest.TempPathFactory, embedder: Sentenc
     qa = Assistant(root / "corpus", root / "index", embedder=embedder)
     qa.build()
     return qa
+
+
+@pytest.fixture(scope="session")
+def chat_server(tmp_path_factory: pytest.TempPathFactory, embedder: SentenceTransformerEmbedder) -> Iterator[Any]:
+    """The real chat server (``alliance-qa serve`` subprocess) over a read-only copy of the article.
+
+    Its index is built here first with the session's model, so the server only loads it.
+    Yields a ``serverutil.ServerProcess`` (``.url``, ``.client()``, ``.ask()``, ``.log_text()``).
+    Do not edit its corpus; start your own with ``serverutil.running_server`` for that.
+    """
+    from serverutil import copy_article, running_server
+
+    root = tmp_path_factory.mktemp("chat-server")
+    corpus = copy_article(root / "corpus")
+    Assistant(corpus, root / "index", embedder=embedder).build()
+    with running_server(corpus, root / "index") as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def probe_server(tmp_path_factory: pytest.TempPathFactory, embedder: SentenceTransformerEmbedder) -> Iterator[Any]:
+    """The real chat server over the article plus ``zz-probe.md``, whose title and text carry
+    ``<img onerror>``, ``<script>`` and template payloads (``serverutil.write_probe_corpus``)."""
+    from serverutil import running_server, write_probe_corpus
+
+    root = tmp_path_factory.mktemp("probe-server")
+    corpus = write_probe_corpus(root / "corpus")
+    Assistant(corpus, root / "index", embedder=embedder).build()
+    with running_server(corpus, root / "index") as server:
+        yield server

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
-from .answer import Answer, Citation  # noqa: E402
-from .api import ask, build_index, search  # noqa: E402
-from .assistant import Assistant  # noqa: E402
-from .errors import AllianceQAError  # noqa: E402
-from .index import BuildReport  # noqa: E402
-from .retrieve import Hit  # noqa: E402
+from .answer import Answer, Citation
+from .api import ask, build_index, search
+from .assistant import Assistant
+from .errors import AllianceQAError
+from .index import BuildReport
+from .retrieve import Hit
 
 __all__ = [
     "AllianceQAError",
