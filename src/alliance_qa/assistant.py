@@ -11,17 +11,19 @@ from __future__ import annotations
 import logging
 import re
 import threading
+import unicodedata
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from .answer import Answer, compose
+from .answer import Answer, Turn, env_abstain_below, respond
 from .config import MAX_QUESTION_CHARS, PathLike, Settings
 from .corpus import corpus_fingerprint, read_corpus
 from .embed import Embedder, load_embedder
-from .errors import IndexStateError, QuestionError
+from .errors import AllianceQAError, IndexStateError, QuestionError
 from .index import BuildReport, LoadedIndex, build_index, current_build, load_index, stale_reasons
 from .normalize import normalize
 from .retrieve import Hit, Retriever
@@ -30,7 +32,8 @@ log = logging.getLogger(__name__)
 
 History = Sequence[dict[str, Any] | str] | None
 
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+# C0/C1 control characters, and lone surrogates (which no tokenizer can encode).
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff]")
 
 
 @dataclass(frozen=True)
@@ -52,7 +55,22 @@ def clean_question(question: object) -> str:
         raise QuestionError(
             f"That question is {len(text):,} characters long; please keep it under {MAX_QUESTION_CHARS:,} characters."
         )
-    return " ".join(normalize(text).split())
+    cleaned = " ".join(normalize(text).split())
+    letters = [c for c in cleaned if c.isalpha()]
+    if not any(c.isalnum() for c in cleaned):
+        raise QuestionError(
+            "Please ask your question in words (this one has no letters or digits), "
+            "e.g. \"Which ports matter for trade?\""
+        )
+    foreign = [c for c in letters if not (c.isascii() or unicodedata.name(c, "").startswith("LATIN"))]
+    if len(foreign) * 2 > len(letters):
+        script = unicodedata.name(foreign[0], "UNKNOWN").split()[0]
+        script = script if script == "CJK" else script.title()
+        raise QuestionError(
+            f"Please ask in English: the article and its search model are English-only, and this question is "
+            f"mostly in {script} letters. For example: \"Which ports matter for trade?\""
+        )
+    return cleaned
 
 
 def message_text(content: object) -> str:
@@ -101,6 +119,7 @@ class Assistant:
         *,
         embedder: Embedder | None = None,
         auto_build: bool = True,
+        abstain_below: float | None = None,
     ) -> None:
         self.settings = Settings.resolve(corpus_dir, index_dir, model)
         self.auto_build = auto_build
@@ -108,8 +127,16 @@ class Assistant:
         self._state: _State | None = None
         self._lock = threading.RLock()
         self._fingerprint: dict[str, tuple[int, int]] = {}
+        #: The build ``index/current`` pointed at when the served index was loaded.
+        self._served_link: str | None = None
         self.notice: str | None = None
         self.last_build: BuildReport | None = None
+        #: Fused score below which a question is declined (see :mod:`alliance_qa.answer`); the keyword argument
+        #: wins over ``ALLIANCE_QA_ABSTAIN_BELOW``, which wins over the calibrated default.
+        self.abstain_below = env_abstain_below() if abstain_below is None else float(abstain_below)
+        # Recent question vectors by normalized text: a follow-up's earlier question is usually a hit.
+        self._vectors: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._vectors_lock = threading.Lock()
 
     # ------------------------------------------------------------------ model and index
 
@@ -128,17 +155,24 @@ class Assistant:
         )
         self.last_build = report
         with self._lock:
-            self._install(load_index(self.settings.index_dir))
+            self._load_current()
         return report
 
-    def _install(self, index: LoadedIndex) -> _State:
+    def _load_current(self) -> _State:
+        """Load what ``index/current`` points at (or the last good build) and serve it."""
+        link = current_build(self.settings.index_dir)
+        return self._install(load_index(self.settings.index_dir), link.name if link else None)
+
+    def _install(self, index: LoadedIndex, link: str | None) -> _State:
         state = _State(index, Retriever(index))
         self._state = state
+        self._served_link = link
         self._fingerprint = corpus_fingerprint(self.settings.corpus_dir)
         self.notice = None
         return state
 
     def _first_load(self) -> _State:
+        link = current_build(self.settings.index_dir)
         try:
             index = load_index(self.settings.index_dir)
         except IndexStateError as exc:
@@ -158,7 +192,7 @@ class Assistant:
             self.build(full=True)
             assert self._state is not None
             return self._state
-        state = self._install(index)
+        state = self._install(index, link.name if link else None)
         self._check_corpus(state, rebuild=self.auto_build)
         return self._state or state
 
@@ -174,7 +208,14 @@ class Assistant:
             self.notice = None
         elif rebuild:
             log.warning("index is stale (%s): rebuilding", "; ".join(reasons))
-            self.build()
+            try:
+                self.build()
+            except AllianceQAError as exc:  # e.g. a read-only index folder: serve the last build
+                log.warning("could not rebuild the stale index (%s); serving build %s", exc, state.index.build_id)
+                self.notice = (
+                    f"The article has been edited since the index was built, and rebuilding failed ({exc}); "
+                    "answers come from the last built index."
+                )
         else:
             self.notice = "The article has been edited since the index was built; run `alliance-qa build` to update answers."
 
@@ -185,14 +226,22 @@ class Assistant:
             with self._lock:
                 return self._state or self._first_load()
         on_disk = current_build(self.settings.index_dir)
-        if on_disk is not None and on_disk.name != state.index.build_id:
+        if on_disk is not None and on_disk.name != self._served_link:
             with self._lock:
                 state = self._state or state
-                if on_disk.name != state.index.build_id:
+                if on_disk.name != self._served_link:
                     try:
-                        state = self._install(load_index(self.settings.index_dir))
+                        fresh = load_index(self.settings.index_dir)
+                        if fresh.model != self.settings.model:
+                            raise IndexStateError(
+                                f"build {fresh.build_id} was made with model {fresh.model!r}, not the configured "
+                                f"{self.settings.model!r}"
+                            )
+                        state = self._install(fresh, on_disk.name)
                         log.info("switched to index build %s", state.index.build_id)
                     except IndexStateError as exc:
+                        # Not retried until index/current changes again; the served build stays intact.
+                        self._served_link = on_disk.name
                         log.warning("keeping index build %s: %s", state.index.build_id, exc)
         elif corpus_fingerprint(self.settings.corpus_dir) != self._fingerprint:
             with self._lock:
@@ -207,9 +256,28 @@ class Assistant:
 
     # ------------------------------------------------------------------ questions
 
+    #: How many recent question vectors are kept (by normalized text).
+    VECTOR_CACHE = 256
+
     def embed_question(self, text: str) -> np.ndarray:
-        """Embed one normalized question: the only embedding done at query time."""
-        return self.embedder.encode([text])[0]
+        """Embed one normalized question: the only embedding done at query time (cached by text)."""
+        return self._embed([text])[0]
+
+    def _embed(self, texts: list[str]) -> list[np.ndarray]:
+        """Vectors for normalized ``texts``: cached ones reused, the rest embedded in one batch."""
+        with self._vectors_lock:
+            found = {t: self._vectors[t] for t in texts if t in self._vectors}
+            for t in found:
+                self._vectors.move_to_end(t)
+        missing = list(dict.fromkeys(t for t in texts if t not in found))
+        if missing:
+            fresh = self.embedder.encode(missing)
+            with self._vectors_lock:
+                for t, v in zip(missing, fresh, strict=True):
+                    found[t] = self._vectors[t] = v
+                while len(self._vectors) > self.VECTOR_CACHE:
+                    self._vectors.popitem(last=False)
+        return [found[t] for t in texts]
 
     def search(self, question: str, k: int = 5) -> list[Hit]:
         """Return up to ``k`` matching sections, best first, each with its best sentences."""
@@ -217,21 +285,33 @@ class Assistant:
             raise QuestionError(f"k must be a whole number of at least 1, not {k!r}")
         text = clean_question(question)
         state = self.state()
-        return state.retriever.search(self.embed_question(text), k)
+        return state.retriever.search(self.embed_question(text), k, text=text)
 
     def ask(self, question: str, history: History = None) -> Answer:
         """Answer ``question`` by quoting and citing the article, or decline if it is not covered.
 
         ``history`` holds earlier turns as Gradio message dicts or plain strings (earlier questions).
+        A follow-up that leans on them ("Why would that boost trade?") is resolved with the
+        earlier questions' topic; a question that stands on its own is answered on its own.
         """
+        answer, _ = self.respond(question, history)
+        return answer
+
+    def respond(self, question: str, history: History = None) -> tuple[Answer, list[Hit]]:
+        """Like :meth:`ask`, and also return the ranked sections the answer was chosen from (best first)."""
         text = clean_question(question)
         state = self.state()
-        del history  # follow-ups are resolved by the answer-quality work
-        hits = state.retriever.search(self.embed_question(text), 5)
-        answer = compose(hits)
+        earlier: list[str] = []
+        for previous in previous_questions(history)[-3:]:
+            try:
+                earlier.append(clean_question(previous))
+            except QuestionError:
+                continue
+        turn = Turn(text, self.embed_question(text))
+        answer, hits = respond(state.retriever, turn, earlier, self._embed, abstain_below=self.abstain_below)
         if self.notice:
-            answer = Answer(answer.text, answer.citations, answer.abstained, answer.suggestions, self.notice)
-        return answer
+            answer = Answer(answer.text, answer.citations, answer.abstained, answer.suggestions, self.notice, answer.kind)
+        return answer, hits
 
 
 _default: Assistant | None = None

@@ -35,6 +35,14 @@ def _friendly(func: F) -> F:
         except KeyboardInterrupt:
             click.echo("alliance-qa: interrupted; the previous index is unchanged", err=True)
             sys.exit(130)
+        except Exception as exc:  # a bug: still one line, the traceback only with -v
+            logging.getLogger(__name__).info("unexpected error", exc_info=True)
+            click.echo(
+                f"alliance-qa: internal error: {type(exc).__name__}: {exc} "
+                "(run again with -v for the traceback, and please report it)",
+                err=True,
+            )
+            sys.exit(1)
 
     return wrapper  # type: ignore[return-value]
 

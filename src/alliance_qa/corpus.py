@@ -13,10 +13,12 @@ normalized (see :mod:`alliance_qa.normalize`).
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import logging
 import os
 import re
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -166,6 +168,39 @@ def corpus_files(corpus_dir: Path) -> list[Path]:
     return sorted(found)
 
 
+def _read_file(path: Path) -> bytes:
+    """Read one corpus file; raise :class:`CorpusError` naming it and the reason it cannot be read.
+
+    Symlinked files are read through the link.  A link that loops or dangles, a
+    file without read permission, and anything that is not a regular file (a
+    FIFO or a device, which could block or never end) are errors, never skipped.
+    """
+    try:
+        info = path.stat()
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise CorpusError(
+                f"corpus file {path} is a symbolic link loop ({path.name} -> {os.readlink(path)}): "
+                "remove the link or point it at a real file"
+            ) from exc
+        if exc.errno == errno.ENOENT and path.is_symlink():
+            raise CorpusError(
+                f"corpus file {path} is a broken symbolic link (to {os.readlink(path)}): "
+                "remove the link or point it at a real file"
+            ) from exc
+        raise CorpusError(f"cannot read corpus file {path}: {exc.strerror or exc}; fix it or remove it") from exc
+    if not stat.S_ISREG(info.st_mode):
+        raise CorpusError(f"corpus file {path} is not a regular file (a FIFO, socket or device): remove it")
+    try:
+        return path.read_bytes()
+    except PermissionError as exc:
+        raise CorpusError(
+            f"cannot read corpus file {path}: permission denied; make it readable (chmod a+r) or remove it"
+        ) from exc
+    except OSError as exc:
+        raise CorpusError(f"cannot read corpus file {path}: {exc.strerror or exc}; fix it or remove it") from exc
+
+
 def read_corpus(corpus_dir: Path) -> tuple[list[Section], list[str]]:
     """Read every document under ``corpus_dir``; return its sections and any warnings.
 
@@ -182,10 +217,7 @@ def read_corpus(corpus_dir: Path) -> tuple[list[Section], list[str]]:
     titles: dict[str, str] = {}
     for path in files:
         rel = path.relative_to(corpus_dir).as_posix()
-        try:
-            raw = path.read_bytes()
-        except OSError as exc:
-            raise CorpusError(f"cannot read corpus file {path}: {exc.strerror or exc}; fix its permissions or remove it") from exc
+        raw = _read_file(path)
         try:
             text = raw.decode("utf-8")
         except UnicodeDecodeError as exc:
@@ -202,7 +234,11 @@ def read_corpus(corpus_dir: Path) -> tuple[list[Section], list[str]]:
             titles.setdefault(key, rel)
             sections.append(section)
     if not sections:
-        raise CorpusError(f"corpus folder {corpus_dir} has no text in its {len(files)} file(s): add the article's text")
+        names = ", ".join(p.relative_to(corpus_dir).as_posix() for p in files[:5]) + (", ..." if len(files) > 5 else "")
+        raise CorpusError(
+            f"corpus folder {corpus_dir} has no text: its {len(files)} file(s) ({names}) are empty; "
+            "add the article's text"
+        )
     for warning in warnings:
         log.warning(warning)
     return sections, warnings

@@ -43,7 +43,7 @@ import numpy as np
 
 from . import __version__
 from .corpus import Section, read_corpus, split_sentences
-from .errors import BuildError, BuildLockedError, IndexStateError
+from .errors import BuildError, BuildLockedError, CorpusError, IndexStateError
 from .normalize import NORMALIZATION_VERSION
 
 if TYPE_CHECKING:
@@ -257,13 +257,19 @@ def read_build(path: Path) -> LoadedIndex:
                     f"index file {path / name} has {actual} bytes, the manifest says {size}: "
                     "it is damaged; run `alliance-qa build`"
                 )
+        for name, digest in manifest.get("sha256", {}).items():
+            if _file_sha256(path / name) != digest:
+                raise IndexStateError(
+                    f"index file {path / name} does not match the checksum in its manifest: "
+                    "it is damaged; run `alliance-qa build`"
+                )
         sections = [_section_from_row(row) for row in _read_jsonl(path / "sections.jsonl")]
         units = [Unit(**row) for row in _read_jsonl(path / "units.jsonl")]
         vectors = np.load(path / "vectors.npy", allow_pickle=False)
         faiss_index = faiss.read_index(str(path / "index.faiss"))
     except IndexStateError:
         raise
-    except (OSError, ValueError, KeyError, TypeError, RuntimeError) as exc:
+    except (OSError, ValueError, KeyError, TypeError, RuntimeError, MemoryError) as exc:
         raise IndexStateError(f"index at {path} is damaged ({type(exc).__name__}: {exc}): run `alliance-qa build`") from exc
     dim = int(manifest["dimension"])
     counts = {"units.jsonl": len(units), "vectors.npy": int(vectors.shape[0]), "index.faiss": int(faiss_index.ntotal)}
@@ -272,7 +278,26 @@ def read_build(path: Path) -> LoadedIndex:
             f"index at {path} does not match its manifest (rows {counts}, dimension {dim}, "
             f"vectors {vectors.shape}, FAISS d={faiss_index.d}): run `alliance-qa build --full`"
         )
+    by_id = {s.id: s for s in sections}
+    for row, unit in enumerate(units):
+        section = by_id.get(unit.section_id)
+        if section is None or unit.kind not in KINDS or (
+            unit.sentence is not None and not 0 <= unit.sentence < len(section.sentences)
+        ):
+            raise IndexStateError(
+                f"index at {path} is inconsistent: text {row} ({unit.kind}) points at section "
+                f"{unit.section_id!r} sentence {unit.sentence}, which sections.jsonl does not have: "
+                "run `alliance-qa build --full`"
+            )
     return LoadedIndex(path, manifest, sections, units, vectors, faiss_index)
+
+
+def _file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def _section_from_row(row: dict[str, Any]) -> Section:
@@ -426,6 +451,8 @@ def build_index(
         if previous is not None and (previous.model != model or previous.manifest.get("normalization_version") != NORMALIZATION_VERSION):
             log.warning("index was built with model %s; re-embedding everything with %s", previous.model, model)
             full = True
+        if previous is not None and not full:
+            _refuse_emptied_files(corpus_dir, previous.sections, sections)
         if previous is not None and not full and not stale_reasons(previous, sections, model) and previous.path == current_build(index_dir):
             return BuildReport(index_dir, previous.build_id, len(sections), len(previous.units), 0, len(previous.units),
                                0, 0, len(sections), time.perf_counter() - started, unchanged=True, warnings=tuple(warnings))
@@ -442,8 +469,7 @@ def build_index(
         todo = sorted({h: u.text for h, u in zip(hashes, units, strict=True) if h not in old_vectors}.items())
         fresh = None
         if todo:
-            model_obj = embedder if hasattr(embedder, "encode") else embedder()  # type: ignore[operator]
-            fresh = _embed(model_obj, [t for _, t in todo])
+            fresh = _embed(_as_embedder(embedder), [t for _, t in todo])
         lookup = dict(old_vectors)
         if fresh is not None:
             lookup.update({h: fresh[i] for i, (h, _) in enumerate(todo)})
@@ -454,7 +480,8 @@ def build_index(
         sections_embedded = sum(1 for s in sections if full or old_hashes.get(s.id) != s.content_hash)
         removed = len(set(old_hashes) - {s.id for s in sections})
         build_id = datetime.now(UTC).strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:6]
-        _write_build(index_dir, build_id, model, dimension, sections, units, vectors)
+        _write_build(index_dir, build_id, model, dimension, sections, units, vectors,
+                     previous.path if previous is not None else None)
         report = BuildReport(
             index_dir=index_dir,
             build_id=build_id,
@@ -473,6 +500,35 @@ def build_index(
         return report
 
 
+def _refuse_emptied_files(corpus_dir: Path, before: list[Section], after: list[Section]) -> None:
+    """Raise :class:`CorpusError` if a file still in the corpus lost every section it had (all but the intro).
+
+    Such an edit is far more often a mistake (a truncated save, a bad paste) than
+    intended; ``alliance-qa build --full`` builds it anyway.
+    """
+    had: dict[str, int] = {}
+    for section in before:
+        if section.position > 0:
+            had[section.source] = had.get(section.source, 0) + 1
+    has = {s.source for s in after if s.position > 0}
+    intro_only = {s.source for s in after if s.position == 0}
+    for source, count in sorted(had.items()):
+        if source not in has and (corpus_dir / source).exists():
+            left = "only its intro" if source in intro_only else "no text"
+            raise CorpusError(
+                f"corpus file {corpus_dir / source} now has {left}, but the index has {count} sections from it: "
+                "refusing to delete every section, the current index is unchanged. If you meant it, "
+                "run `alliance-qa build --full`"
+            )
+
+
+def _as_embedder(embedder: Embedder | Callable[[], Embedder]) -> Embedder:
+    """Return ``embedder``, calling it first if it is a loader rather than a model."""
+    if hasattr(embedder, "encode"):
+        return embedder  # type: ignore[return-value]
+    return embedder()
+
+
 def _write_build(
     index_dir: Path,
     build_id: str,
@@ -481,6 +537,7 @@ def _write_build(
     sections: list[Section],
     units: list[Unit],
     vectors: np.ndarray,
+    previous: Path | None = None,
 ) -> Path:
     """Write a complete build into a temporary folder, then swap ``current`` to it."""
     import faiss
@@ -492,6 +549,8 @@ def _write_build(
         builds.mkdir(parents=True, exist_ok=True)
         for leftover in builds.glob(".tmp-*"):  # from a killed build; we hold the lock
             shutil.rmtree(leftover, ignore_errors=True)
+        for link in index_dir.glob(".current-*"):  # a symlink a killed build made but never swapped in
+            link.unlink(missing_ok=True)
         tmp.mkdir()
         _write_jsonl(tmp / "sections.jsonl", [_section_row(s) for s in sections])
         _write_jsonl(tmp / "units.jsonl", [asdict(u) for u in units])
@@ -508,6 +567,7 @@ def _write_build(
             "built_at": datetime.now(UTC).isoformat(timespec="seconds"),
             "counts": {"sections": len(sections), "units": len(units)},
             "files": {name: (tmp / name).stat().st_size for name in names},
+            "sha256": {name: _file_sha256(tmp / name) for name in names},
             "sections": {
                 s.id: {"hash": s.content_hash, "number": s.number, "title": s.title, "source": s.source} for s in sections
             },
@@ -529,14 +589,25 @@ def _write_build(
                 "Fix the folder's permissions or free some disk space, then run `alliance-qa build`"
             ) from exc
         raise
-    _prune(builds, keep=final)
+    _prune(builds, keep=final, previous=previous)
     return final
 
 
-def _prune(builds: Path, keep: Path) -> None:
-    """Delete all but the newest ``KEEP_BUILDS`` build folders (never ``keep``)."""
+def _prune(builds: Path, keep: Path, previous: Path | None = None) -> None:
+    """Keep ``keep`` and the build it replaces (``previous``, the last good one); delete the rest.
+
+    Without ``previous``, the newest ``KEEP_BUILDS`` folders are kept.  A damaged
+    build that was current is deleted rather than kept in place of the last good one.
+    """
     folders = sorted((p for p in builds.iterdir() if p.is_dir() and not p.name.startswith(".")), reverse=True)
-    for old in folders[KEEP_BUILDS:]:
-        if old != keep:
+    names = {p.name for p in folders}
+    kept = [keep.name] + ([previous.name] if previous is not None and previous.name in names - {keep.name} else [])
+    for folder in folders:
+        if len(kept) >= KEEP_BUILDS:
+            break
+        if folder.name not in kept:
+            kept.append(folder.name)
+    for old in folders:
+        if old.name not in kept:
             shutil.rmtree(old, ignore_errors=True)
 

@@ -1,0 +1,101 @@
+"""Helpers shared by the robustness tests (``test_robust_*.py``): CLI runs, corpus edits, dropping root."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from alliance_qa.assistant import Assistant
+from alliance_qa.cli import main
+from alliance_qa.embed import SentenceTransformerEmbedder
+from alliance_qa.index import current_build, load_index
+
+ARTICLE_NAME = "10-things-north-korea-and-russia-want.txt"
+PORTS = "Which ports matter for trade?"
+#: A uid with no rights on the test folders (``nobody``), used when the tests run as root.
+NOBODY = 65534
+
+
+def run_cli(corpus_dir: Path, index_dir: Path, *args: str) -> tuple[int, str, str]:
+    """Run ``alliance-qa --corpus C --index I ARGS`` in-process; return exit code, stdout and stderr.
+
+    Fails the test if anything but a clean exit escaped the CLI, or if a traceback was printed.
+    """
+    result = CliRunner().invoke(main, ["--corpus", str(corpus_dir), "--index", str(index_dir), *args])
+    if result.exception is not None and not isinstance(result.exception, SystemExit):
+        raise AssertionError(f"the CLI raised {result.exception!r}: {result.output}") from result.exception
+    assert "Traceback" not in result.stdout + result.stderr
+    return result.exit_code, result.stdout, result.stderr
+
+
+def edit(corpus_dir: Path, old: str, new: str) -> Path:
+    """Replace ``old`` (which must occur once) by ``new`` in the article copy; return its path."""
+    path = corpus_dir / ARTICLE_NAME
+    text = path.read_text(encoding="utf-8")
+    assert text.count(old) == 1, f"{old!r} occurs {text.count(old)} times in {path}"
+    path.write_text(text.replace(old, new), encoding="utf-8")
+    return path
+
+
+def assert_answers_from(
+    corpus_dir: Path, index_dir: Path, embedder: SentenceTransformerEmbedder, build: Path | str, *, marker: str = "Rajin"
+) -> Assistant:
+    """The index at ``index_dir`` loads as build ``build`` and a fresh assistant cites area 8 from it.
+
+    ``auto_build=False``: the assistant must answer from what is on disk, never rebuild behind our back.
+    """
+    name = build if isinstance(build, str) else build.name
+    assert load_index(index_dir).build_id == name
+    qa = Assistant(corpus_dir, index_dir, embedder=embedder, auto_build=False)
+    answer = qa.ask(PORTS)
+    assert not answer.abstained and answer.citations[0].number == 8
+    assert marker in answer.citations[0].section_text
+    assert qa.index.build_id == name
+    return qa
+
+
+def current(index_dir: Path) -> Path:
+    """The build ``index/current`` points at (it must exist)."""
+    build = current_build(index_dir)
+    assert build is not None, f"no current build in {index_dir}"
+    return build
+
+
+@contextlib.contextmanager
+def world_readable_dir(prefix: str) -> Iterator[Path]:
+    """A temporary folder that another uid can enter (``tmp_path``'s parents are private to root)."""
+    path = Path(tempfile.mkdtemp(prefix=prefix, dir="/tmp"))
+    path.chmod(0o755)
+    try:
+        yield path
+    finally:
+        for root, dirs, files in os.walk(path):  # undo any chmod a test made, then delete
+            for name in dirs + files:
+                entry = Path(root) / name
+                if not entry.is_symlink():
+                    with contextlib.suppress(OSError):
+                        entry.chmod(0o755)
+        shutil.rmtree(path, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def without_root() -> Iterator[None]:
+    """Run the block with file permissions enforced: as uid ``nobody`` when the tests run as root.
+
+    Root ignores file modes, so a chmod alone cannot make a file unreadable in CI.  Only the
+    effective uid changes (``os.seteuid``), and it is restored when the block ends.
+    """
+    if os.geteuid() != 0:
+        yield
+        return
+    os.seteuid(NOBODY)
+    try:
+        yield
+    finally:
+        os.seteuid(0)

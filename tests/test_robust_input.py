@@ -1,0 +1,251 @@
+"""Bad questions through the Python API and the CLI (in-process): a friendly reply or one line, never a traceback.
+
+Every case asserts the exact outcome (the message or the cited area, the exit
+code) and then that a normal question still answers.  The same questions go
+through the web API in ``test_robust_server.py``.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+import alliance_qa
+from alliance_qa.answer import DECLINE, Answer
+from alliance_qa.assistant import Assistant, reset_default_assistant
+from alliance_qa.cli import main
+from alliance_qa.errors import QuestionError
+
+NORMAL = "Which ports matter for trade?"
+
+EMPTY_MSG = 'Please type a question about the article, e.g. "Which ports matter for trade?"'
+NO_WORDS_MSG = (
+    'Please ask your question in words (this one has no letters or digits), e.g. "Which ports matter for trade?"'
+)
+
+
+def english_only(script: str) -> str:
+    """The message for a question mostly in another script's letters."""
+    return (
+        "Please ask in English: the article and its search model are English-only, and this question is "
+        f'mostly in {script} letters. For example: "Which ports matter for trade?"'
+    )
+
+
+def latin1_noise(seed: int, size: int = 200) -> str:
+    """``size`` random bytes (seeded) decoded as latin-1: keyboard-mash with control characters."""
+    rng = random.Random(seed)
+    return bytes(rng.randrange(256) for _ in range(size)).decode("latin-1")
+
+
+def long_question(chars: int = 100 * 1024) -> str:
+    """A question of exactly ``chars`` characters, with no white space at either end."""
+    return ("Which ports matter for trade and why " * (chars // 30 + 1))[: chars - 1] + "?"
+
+
+@dataclass(frozen=True)
+class Case:
+    """One bad question and what it must get: an error message, or an answer citing ``area`` or declining."""
+
+    id: str
+    question: str
+    error: str | None = None
+    area: int | None = None  # the cited area when answered
+    declines: bool = False
+
+
+CASES = [
+    Case("empty", "", error=EMPTY_MSG),
+    Case("whitespace", " \t\n \r\n  ", error=EMPTY_MSG),
+    Case("100kb", long_question(), error=(
+        "That question is 102,400 characters long; please keep it under 1,000 characters.")),
+    Case("100kb-whitespace", " " * 102_400, error=EMPTY_MSG),
+    Case("nul-and-controls", "Which\x00 ports\x07 matter\x1b[31m for\x7f trade?\x0c\x9b", area=8),
+    Case("controls-only", "\x00\x01\x02\x1b\x7f\x85\x9f", error=EMPTY_MSG),
+    Case("lone-surrogate", "Which ports\ud800 matter for trade?\udfff", area=8),
+    Case("latin1-noise-1", latin1_noise(1), declines=True),
+    Case("latin1-noise-2", latin1_noise(2), declines=True),
+    Case("latin1-noise-3", latin1_noise(3, size=900), declines=True),
+    Case("emoji-only", "😀🚀🔥🇰🇵🇷🇺", error=NO_WORDS_MSG),
+    Case("punctuation-only", "?!?! ... ???", error=NO_WORDS_MSG),
+    Case("russian", "Какие порты важны для торговли?", error=english_only("Cyrillic")),
+    Case("korean", "무역에 중요한 항구는 어디입니까?", error=english_only("Hangul")),
+    Case("chinese", "哪些港口对贸易很重要？", error=english_only("CJK")),
+    Case("english-with-cyrillic-lookalikes", "Which pоrts mаttеr for trаdе?", area=8),
+    Case("markdown", "**Which** _ports_ matter for `trade`? [x](javascript:alert(1)) ![i](http://x/y.png) # h", area=8),
+    Case("html", "<b>Which ports</b> matter for trade? <img src=x onerror=alert(1)>", area=8),
+    Case("script", "<script>alert(document.cookie)</script> Which ports matter for trade?", area=8),
+    Case("script-only", "<script>alert(document.cookie)</script>", declines=True),
+]
+
+
+def check_answer(case: Case, answer: Answer) -> None:
+    """The exact outcome for a question that gets an answer; markup from the question never comes back."""
+    assert isinstance(answer, Answer)
+    if case.declines:
+        assert answer.abstained, f"{case.id}: answered as if covered: {answer.text!r}"
+        assert answer.text.startswith(DECLINE) and answer.citations == ()
+    else:
+        assert not answer.abstained, f"{case.id}: declined: {answer.text!r}"
+        assert answer.citations and answer.citations[0].number == case.area
+        assert "Vladivostok" in answer.citations[0].section_text
+    for payload in ("<script", "<img", "<b>", "javascript:", "onerror", "\x00", "\ud800"):
+        assert payload not in answer.text, f"{case.id}: {payload!r} came back in the answer"
+
+
+def assert_still_answers(qa: Assistant) -> None:
+    """A normal question still cites area 8."""
+    answer = qa.ask(NORMAL)
+    assert not answer.abstained and answer.citations[0].number == 8
+
+
+# ----------------------------------------------------------------------------- Python API
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
+def test_bad_question_through_the_assistant(case: Case, shared_assistant: Assistant) -> None:
+    if case.error is not None:
+        with pytest.raises(QuestionError) as info:
+            shared_assistant.ask(case.question)
+        assert str(info.value) == case.error
+        with pytest.raises(QuestionError) as info:
+            shared_assistant.search(case.question, k=3)
+        assert str(info.value) == case.error
+    else:
+        check_answer(case, shared_assistant.ask(case.question))
+        hits = shared_assistant.search(case.question, k=3)
+        assert 1 <= len(hits) <= 3
+    assert_still_answers(shared_assistant)
+
+
+def test_random_latin1_longer_than_the_cap_is_refused(shared_assistant: Assistant) -> None:
+    question = latin1_noise(4, size=4000)
+    with pytest.raises(QuestionError, match=r"^That question is [\d,]+ characters long; please keep it under 1,000"):
+        shared_assistant.ask(question)
+    assert_still_answers(shared_assistant)
+
+
+@pytest.mark.parametrize("bad", [None, 42, b"Which ports matter for trade?", ["Which ports?"]])
+def test_a_question_that_is_not_text_is_refused(bad: object, shared_assistant: Assistant) -> None:
+    with pytest.raises(QuestionError, match=f"^a question must be text, not {type(bad).__name__}$"):
+        shared_assistant.ask(bad)  # type: ignore[arg-type]
+    assert_still_answers(shared_assistant)
+
+
+@pytest.fixture
+def public_api(shared_assistant: Assistant, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Point ``alliance_qa.ask`` (the process-wide assistant) at the shared, built index."""
+    monkeypatch.setenv("ALLIANCE_QA_CORPUS", str(shared_assistant.settings.corpus_dir))
+    monkeypatch.setenv("ALLIANCE_QA_INDEX", str(shared_assistant.settings.index_dir))
+    reset_default_assistant()
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
+def test_bad_question_through_the_module_api(case: Case, public_api: None) -> None:
+    if case.error is not None:
+        with pytest.raises(QuestionError) as info:
+            alliance_qa.ask(case.question)
+        assert str(info.value) == case.error
+    else:
+        check_answer(case, alliance_qa.ask(case.question, history=[case.question, {"role": "user", "content": ""}]))
+    assert alliance_qa.ask(NORMAL).citations[0].number == 8
+
+
+# ----------------------------------------------------------------------------- CLI
+
+
+def run_cli(qa: Assistant, *args: str) -> tuple[int, str, str]:
+    """Run ``alliance-qa --corpus C --index I ARGS`` in-process; return exit code, stdout, stderr."""
+    result = CliRunner().invoke(
+        main, ["--corpus", str(qa.settings.corpus_dir), "--index", str(qa.settings.index_dir), *args]
+    )
+    if result.exception is not None and not isinstance(result.exception, SystemExit):
+        raise AssertionError(f"the CLI raised {result.exception!r}: {result.output}") from result.exception
+    assert "Traceback" not in result.stdout + result.stderr
+    return result.exit_code, result.stdout, result.stderr
+
+
+def assert_cli_still_answers(qa: Assistant) -> None:
+    """``alliance-qa ask --json`` with a normal question still cites area 8."""
+    code, out, _ = run_cli(qa, "ask", "--json", NORMAL)
+    assert code == 0 and json.loads(out)["citations"][0]["number"] == 8
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
+def test_bad_question_through_the_cli(case: Case, shared_assistant: Assistant) -> None:
+    for command in (["ask"], ["ask", "--json"], ["search", "-k", "3"]):
+        code, out, err = run_cli(shared_assistant, *command, case.question)
+        if case.error is not None:
+            assert code == 2, (command, out, err)
+            assert err == f"alliance-qa: error: {case.error}\n"  # exactly one line
+            assert out == ""
+        elif command == ["ask", "--json"]:
+            assert code == 0, err
+            data = json.loads(out)
+            if case.declines:
+                assert data["abstained"] is True and data["citations"] == []
+                assert data["answer"].startswith(DECLINE)
+            else:
+                assert data["abstained"] is False and data["citations"][0]["number"] == case.area
+        elif command == ["ask"]:
+            assert code == 0, err
+            if case.declines:
+                assert out.startswith(DECLINE)
+            else:
+                assert out.startswith(f"**Access to Ports ({case.area})**")
+            assert "<script" not in out and "onerror" not in out
+        else:
+            assert code == 0, err
+            assert re.match(r"1\. .+ \((\d+|intro)\)  score -?\d\.\d{3}\n", out), out
+            if not case.declines:
+                assert out.startswith(f"1. Access to Ports ({case.area})")
+    assert_cli_still_answers(shared_assistant)
+
+
+def test_cli_k_out_of_range_is_one_line(shared_assistant: Assistant) -> None:
+    code, out, err = run_cli(shared_assistant, "search", "-k", "0", NORMAL)
+    assert code == 2 and out == ""
+    assert "Invalid value for '-k': 0 is not in the range 1<=x<=100." in err and "Traceback" not in err
+    assert_cli_still_answers(shared_assistant)
+
+
+def test_cli_turns_an_unexpected_exception_into_one_line(
+    shared_assistant: Assistant, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A bug below the CLI still reaches the user as one line and exit 1, not a traceback."""
+
+    def broken(self: Assistant, question: str, history: object = None) -> Answer:
+        raise ZeroDivisionError("division by zero")
+
+    monkeypatch.setattr(Assistant, "ask", broken)
+    code, out, err = run_cli(shared_assistant, "ask", NORMAL)
+    assert code == 1 and out == ""
+    assert err == (
+        "alliance-qa: internal error: ZeroDivisionError: division by zero "
+        "(run again with -v for the traceback, and please report it)\n"
+    )
+    monkeypatch.undo()
+    assert_cli_still_answers(shared_assistant)
+
+
+def test_cli_reads_the_question_argument_even_when_it_looks_like_an_option(shared_assistant: Assistant) -> None:
+    code, out, err = run_cli(shared_assistant, "ask", "--", "--help me: which ports matter for trade?")
+    assert code == 0, err
+    assert out.startswith("**Access to Ports (8)**")
+
+
+def test_questions_do_not_touch_the_corpus_or_index(shared_assistant: Assistant) -> None:
+    """Bad questions leave no trace on disk: same build, same corpus files."""
+    index_dir: Path = shared_assistant.settings.index_dir
+    before = (index_dir / "current").resolve()
+    files = sorted(p.name for p in shared_assistant.settings.corpus_dir.iterdir())
+    for case in CASES:
+        run_cli(shared_assistant, "ask", case.question)
+    assert (index_dir / "current").resolve() == before
+    assert sorted(p.name for p in shared_assistant.settings.corpus_dir.iterdir()) == files
