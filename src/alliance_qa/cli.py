@@ -115,5 +115,27 @@ def search(ctx: click.Context, question: str, k: int, as_json: bool) -> None:
         click.echo(f"{rank}. {hit.label}  score {hit.score:.3f}\n   {hit.quote}")
 
 
+@main.command()
+@click.option("--host", envvar="ALLIANCE_QA_HOST", default="127.0.0.1", show_default=True,
+              help="Address to listen on; loopback only unless you change it (env ALLIANCE_QA_HOST).")
+@click.option("--port", envvar="ALLIANCE_QA_PORT", default=7860, show_default=True, type=click.IntRange(0, 65535),
+              help="Port to listen on (env ALLIANCE_QA_PORT).")
+@click.option("--auth", envvar="ALLIANCE_QA_AUTH", metavar="USER:PASS", show_envvar=True,
+              help="Require this login; prefer the env variable, which other users cannot see in `ps`.")
+@click.pass_context
+@_friendly
+def serve(ctx: click.Context, host: str, port: int, auth: str | None) -> None:
+    """Start the web chat (http://127.0.0.1:7860 by default) and print its URL."""
+    from . import web  # gradio loads only here
+
+    login = web.parse_auth(auth)
+    click.echo("alliance-qa: loading the model and the index...", err=True)
+
+    def announce(url: str) -> None:
+        click.echo(f"alliance-qa: chat running at {url}" + ("  (login required)" if login else ""))
+        click.echo("alliance-qa: press Ctrl-C to stop", err=True)
+
+    web.serve(_assistant(ctx), host, port, login, announce=announce)
+
 if __name__ == "__main__":  # pragma: no cover
     main()
