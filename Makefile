@@ -3,8 +3,9 @@
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
-HOST   ?= 127.0.0.1
-PORT   ?= 7860
+# The chat's address: `make run PORT=8000`, or the ALLIANCE_QA_HOST / ALLIANCE_QA_PORT environment variables.
+HOST   ?= $(or $(ALLIANCE_QA_HOST),127.0.0.1)
+PORT   ?= $(or $(ALLIANCE_QA_PORT),7860)
 
 .PHONY: run test install install-dev index lint bench clean
 
@@ -31,7 +32,8 @@ index: install
 	$(BIN)/alliance-qa build
 
 run: index
-	$(BIN)/alliance-qa ask "Which ports matter for trade?"
+	@echo "Starting the chat at http://$(HOST):$(PORT)/ (Ctrl-C to stop)"
+	$(BIN)/alliance-qa serve --host $(HOST) --port $(PORT)
 
 test: install-dev
 	$(BIN)/ruff check src tests
