@@ -16,6 +16,7 @@ from alliance_qa.cli import main
 from alliance_qa.embed import SentenceTransformerEmbedder
 from alliance_qa.index import current_build, load_index
 
+REPO = Path(__file__).resolve().parents[1]
 ARTICLE_NAME = "10-things-north-korea-and-russia-want.txt"
 PORTS = "Which ports matter for trade?"
 #: A uid with no rights on the test folders (``nobody``), used when the tests run as root.
@@ -99,3 +100,22 @@ def without_root() -> Iterator[None]:
         yield
     finally:
         os.seteuid(0)
+
+
+def build_pristine(root: Path, embedder: SentenceTransformerEmbedder) -> Path:
+    """Build the article's index once under ``root`` (``corpus/`` and ``index/``), to be copied per test."""
+    corpus_dir = root / "corpus"
+    corpus_dir.mkdir(parents=True)
+    shutil.copy(REPO / "corpus" / ARTICLE_NAME, corpus_dir)
+    Assistant(corpus_dir, root / "index", embedder=embedder).build()
+    return root
+
+
+def copy_pristine(pristine: Path, dest: Path) -> tuple[Path, Path, Path]:
+    """Copy a built corpus and index into ``dest``: ``(corpus_dir, index_dir, current build)``.
+
+    Much cheaper than embedding the article again; the ``current`` link is relative, so the copy stands alone.
+    """
+    shutil.copytree(pristine / "corpus", dest / "corpus", symlinks=True)
+    shutil.copytree(pristine / "index", dest / "index", symlinks=True)
+    return dest / "corpus", dest / "index", current(dest / "index")

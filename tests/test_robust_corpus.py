@@ -9,7 +9,6 @@ the new index answers as documented in ARCHITECTURE.md, "Failure behaviour").
 from __future__ import annotations
 
 import os
-import shutil
 import time
 from pathlib import Path
 
@@ -22,6 +21,8 @@ from robustutil import (
     ARTICLE_NAME,
     PORTS,
     assert_answers_from,
+    build_pristine,
+    copy_pristine,
     current,
     edit,
     run_cli,
@@ -32,10 +33,16 @@ from robustutil import (
 EMPTY_FOLDER = "has no .txt or .md files: add the article (e.g. copy it from the repository's corpus/)"
 
 
+@pytest.fixture(scope="module")
+def pristine(tmp_path_factory: pytest.TempPathFactory, embedder: SentenceTransformerEmbedder) -> Path:
+    """The article built once for this module."""
+    return build_pristine(tmp_path_factory.mktemp("pristine"), embedder)
+
+
 @pytest.fixture
-def good(assistant: Assistant) -> tuple[Path, Path, Path]:
-    """``(corpus_dir, index_dir, current build)`` after a good build of the article."""
-    return assistant.settings.corpus_dir, assistant.settings.index_dir, current(assistant.settings.index_dir)
+def good(pristine: Path, tmp_path: Path) -> tuple[Path, Path, Path]:
+    """``(corpus_dir, index_dir, current build)``: a fresh copy of a good build of the article."""
+    return copy_pristine(pristine, tmp_path)
 
 
 def test_empty_corpus_folder_keeps_the_previous_index(
@@ -290,14 +297,12 @@ def test_fifo_in_the_corpus_is_an_error_not_a_hang(
     assert_answers_from(corpus_dir, index_dir, embedder, before)
 
 
-def test_unreadable_file_is_named_and_the_previous_index_kept(embedder: SentenceTransformerEmbedder) -> None:
+def test_unreadable_file_is_named_and_the_previous_index_kept(
+    pristine: Path, embedder: SentenceTransformerEmbedder
+) -> None:
     """No read permission (enforced even in CI, which runs as root, by dropping to uid nobody)."""
     with world_readable_dir("aqa-unreadable-") as root:
-        corpus_dir, index_dir = root / "corpus", root / "index"
-        corpus_dir.mkdir()
-        shutil.copy(Path(__file__).resolve().parents[1] / "corpus" / ARTICLE_NAME, corpus_dir)
-        Assistant(corpus_dir, index_dir, embedder=embedder).build()
-        before = current(index_dir)
+        corpus_dir, index_dir, before = copy_pristine(pristine, root)
         secret = corpus_dir / "secret.txt"
         secret.write_text("1. Secret\n\nNobody may read this.\n", encoding="utf-8")
         secret.chmod(0o000)

@@ -244,12 +244,18 @@ def read_build(path: Path) -> LoadedIndex:
         raise IndexStateError(f"index build {path} has no manifest.json: run `alliance-qa build`") from exc
     except (OSError, ValueError) as exc:
         raise IndexStateError(f"index manifest {path / 'manifest.json'} is unreadable ({exc}): run `alliance-qa build`") from exc
+    if not isinstance(manifest, dict):
+        raise IndexStateError(f"index manifest {path / 'manifest.json'} is not a JSON object: run `alliance-qa build`")
     if manifest.get("format_version") != FORMAT_VERSION:
         raise IndexStateError(
             f"index at {path} has format {manifest.get('format_version')!r}, this version reads {FORMAT_VERSION}: "
             "run `alliance-qa build`"
         )
     try:
+        dim = int(manifest["dimension"])
+        for info in manifest["sections"].values():  # used by stale_reasons and incremental builds
+            if not isinstance(info["hash"], str):
+                raise TypeError(f"section hash {info['hash']!r} is not a string")
         for name, size in manifest["files"].items():
             actual = (path / name).stat().st_size
             if actual != size:
@@ -266,12 +272,17 @@ def read_build(path: Path) -> LoadedIndex:
         sections = [_section_from_row(row) for row in _read_jsonl(path / "sections.jsonl")]
         units = [Unit(**row) for row in _read_jsonl(path / "units.jsonl")]
         vectors = np.load(path / "vectors.npy", allow_pickle=False)
-        faiss_index = faiss.read_index(str(path / "index.faiss"))
+        try:
+            faiss_index = faiss.read_index(str(path / "index.faiss"))
+        except (RuntimeError, MemoryError) as exc:  # FAISS's own multi-line assertion text stays in the debug log
+            log.debug("faiss.read_index(%s) failed: %s", path / "index.faiss", exc)
+            raise IndexStateError(
+                f"index file {path / 'index.faiss'} is not a readable FAISS index: it is damaged; run `alliance-qa build`"
+            ) from exc
     except IndexStateError:
         raise
-    except (OSError, ValueError, KeyError, TypeError, RuntimeError, MemoryError) as exc:
+    except (OSError, ValueError, KeyError, TypeError, AttributeError, RuntimeError, MemoryError) as exc:
         raise IndexStateError(f"index at {path} is damaged ({type(exc).__name__}: {exc}): run `alliance-qa build`") from exc
-    dim = int(manifest["dimension"])
     counts = {"units.jsonl": len(units), "vectors.npy": int(vectors.shape[0]), "index.faiss": int(faiss_index.ntotal)}
     if len(set(counts.values())) != 1 or vectors.ndim != 2 or vectors.shape[1] != dim or faiss_index.d != dim:
         raise IndexStateError(
@@ -596,18 +607,10 @@ def _write_build(
 def _prune(builds: Path, keep: Path, previous: Path | None = None) -> None:
     """Keep ``keep`` and the build it replaces (``previous``, the last good one); delete the rest.
 
-    Without ``previous``, the newest ``KEEP_BUILDS`` folders are kept.  A damaged
-    build that was current is deleted rather than kept in place of the last good one.
+    A damaged build that was current is deleted rather than kept in place of the last
+    good one.  With no ``previous`` (no build could be read) only ``keep`` is left.
     """
-    folders = sorted((p for p in builds.iterdir() if p.is_dir() and not p.name.startswith(".")), reverse=True)
-    names = {p.name for p in folders}
-    kept = [keep.name] + ([previous.name] if previous is not None and previous.name in names - {keep.name} else [])
-    for folder in folders:
-        if len(kept) >= KEEP_BUILDS:
-            break
-        if folder.name not in kept:
-            kept.append(folder.name)
-    for old in folders:
-        if old.name not in kept:
+    kept = {keep.name} | ({previous.name} if previous is not None else set())
+    for old in builds.iterdir():
+        if old.is_dir() and not old.name.startswith(".") and old.name not in kept:
             shutil.rmtree(old, ignore_errors=True)
-
