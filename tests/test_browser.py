@@ -158,6 +158,7 @@ def test_ask_read_the_sources_and_use_an_example(chat: ChatPage) -> None:
     assert not re.search(r"\[(\d+|intro)\]", reply)
     assert chat.source_areas() == []
     assert "does not cover" in chat.sources.inner_text()
+    chat.screenshot("chat-decline.png")
     assert chat.dialogs == []
 
 

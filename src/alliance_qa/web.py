@@ -92,7 +92,8 @@ CSS = """
 .aqa-score { color: var(--body-text-color-subdued); font-size: .85rem; white-space: nowrap; }
 .aqa-source p { margin: .3rem 0; line-height: 1.5; }
 .aqa-source mark { background: #fde68a; color: #1f2937; padding: 0 .1rem; border-radius: 3px; }
-.aqa-hint { color: var(--body-text-color-subdued); font-style: italic; }
+.aqa-hint { color: var(--body-text-color-subdued); font-style: italic; border: 1px dashed var(--border-color-primary);
+  border-radius: 10px; padding: .75rem 1rem; }
 .aqa-notice { border-left: 4px solid #f59e0b; padding: .4rem .75rem; margin-bottom: .75rem;
   background: rgba(245, 158, 11, .1); }
 """
@@ -234,6 +235,7 @@ def build_app(assistant: Assistant) -> gr.Blocks:
                         elem_id="aqa-chat",
                         height=460,
                         sanitize_html=True,
+                        buttons=["copy", "copy_all"],  # no "share": it posts to Hugging Face
                         show_label=False,
                         placeholder="**Ask a question** or pick one of these to start:",
                     ),
