@@ -12,13 +12,14 @@ import logging
 import re
 import threading
 import unicodedata
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from .answer import Answer, compose
+from .answer import Answer, Turn, env_abstain_below, respond
 from .config import MAX_QUESTION_CHARS, PathLike, Settings
 from .corpus import corpus_fingerprint, read_corpus
 from .embed import Embedder, load_embedder
@@ -118,6 +119,7 @@ class Assistant:
         *,
         embedder: Embedder | None = None,
         auto_build: bool = True,
+        abstain_below: float | None = None,
     ) -> None:
         self.settings = Settings.resolve(corpus_dir, index_dir, model)
         self.auto_build = auto_build
@@ -129,6 +131,12 @@ class Assistant:
         self._served_link: str | None = None
         self.notice: str | None = None
         self.last_build: BuildReport | None = None
+        #: Fused score below which a question is declined (see :mod:`alliance_qa.answer`); the keyword argument
+        #: wins over ``ALLIANCE_QA_ABSTAIN_BELOW``, which wins over the calibrated default.
+        self.abstain_below = env_abstain_below() if abstain_below is None else float(abstain_below)
+        # Recent question vectors by normalized text: a follow-up's earlier question is usually a hit.
+        self._vectors: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._vectors_lock = threading.Lock()
 
     # ------------------------------------------------------------------ model and index
 
@@ -248,9 +256,28 @@ class Assistant:
 
     # ------------------------------------------------------------------ questions
 
+    #: How many recent question vectors are kept (by normalized text).
+    VECTOR_CACHE = 256
+
     def embed_question(self, text: str) -> np.ndarray:
-        """Embed one normalized question: the only embedding done at query time."""
-        return self.embedder.encode([text])[0]
+        """Embed one normalized question: the only embedding done at query time (cached by text)."""
+        return self._embed([text])[0]
+
+    def _embed(self, texts: list[str]) -> list[np.ndarray]:
+        """Vectors for normalized ``texts``: cached ones reused, the rest embedded in one batch."""
+        with self._vectors_lock:
+            found = {t: self._vectors[t] for t in texts if t in self._vectors}
+            for t in found:
+                self._vectors.move_to_end(t)
+        missing = list(dict.fromkeys(t for t in texts if t not in found))
+        if missing:
+            fresh = self.embedder.encode(missing)
+            with self._vectors_lock:
+                for t, v in zip(missing, fresh, strict=True):
+                    found[t] = self._vectors[t] = v
+                while len(self._vectors) > self.VECTOR_CACHE:
+                    self._vectors.popitem(last=False)
+        return [found[t] for t in texts]
 
     def search(self, question: str, k: int = 5) -> list[Hit]:
         """Return up to ``k`` matching sections, best first, each with its best sentences."""
@@ -258,21 +285,33 @@ class Assistant:
             raise QuestionError(f"k must be a whole number of at least 1, not {k!r}")
         text = clean_question(question)
         state = self.state()
-        return state.retriever.search(self.embed_question(text), k)
+        return state.retriever.search(self.embed_question(text), k, text=text)
 
     def ask(self, question: str, history: History = None) -> Answer:
         """Answer ``question`` by quoting and citing the article, or decline if it is not covered.
 
         ``history`` holds earlier turns as Gradio message dicts or plain strings (earlier questions).
+        A follow-up that leans on them ("Why would that boost trade?") is resolved with the
+        earlier questions' topic; a question that stands on its own is answered on its own.
         """
+        answer, _ = self.respond(question, history)
+        return answer
+
+    def respond(self, question: str, history: History = None, *, k: int = 5) -> tuple[Answer, list[Hit]]:
+        """Like :meth:`ask`, and also return the ``k`` best sections the answer was chosen from (best first)."""
         text = clean_question(question)
         state = self.state()
-        del history  # follow-ups are resolved by the answer-quality work
-        hits = state.retriever.search(self.embed_question(text), 5)
-        answer = compose(hits)
+        earlier: list[str] = []
+        for previous in previous_questions(history)[-3:]:
+            try:
+                earlier.append(clean_question(previous))
+            except QuestionError:
+                continue
+        turn = Turn(text, self.embed_question(text))
+        answer, hits = respond(state.retriever, turn, earlier, self._embed, abstain_below=self.abstain_below, k=k)
         if self.notice:
-            answer = Answer(answer.text, answer.citations, answer.abstained, answer.suggestions, self.notice)
-        return answer
+            answer = Answer(answer.text, answer.citations, answer.abstained, answer.suggestions, self.notice, answer.kind)
+        return answer, hits
 
 
 _default: Assistant | None = None
