@@ -115,10 +115,37 @@ def search(ctx: click.Context, question: str, k: int, as_json: bool) -> None:
         click.echo(f"{rank}. {hit.label}  score {hit.score:.3f}\n   {hit.quote}")
 
 
+@main.command(name="eval")
+@click.option("--golden", type=click.Path(dir_okay=False), default="tests/golden.jsonl", show_default=True,
+              help="The golden question set (JSONL).")
+@click.option("--json", "as_json", is_flag=True, help="Print the same figures as JSON.")
+@click.option("--holdout", is_flag=True, help="Also calibrate the cutoffs on half the set and score the other half.")
+@click.pass_context
+@_friendly
+def eval_command(ctx: click.Context, golden: str, as_json: bool, holdout: bool) -> None:
+    """Score the product and three baselines on the golden set: top-1, MRR, recall@3, declines, follow-ups."""
+    from pathlib import Path
+
+    from . import evaluate  # the baselines load bm25s and embed raw sections: only here
+
+    assistant = _assistant(ctx)
+    report = evaluate.run_eval(assistant, Path(golden))
+    split = evaluate.holdout(assistant, Path(golden)) if holdout else None
+    if as_json:
+        data = report.to_dict()
+        if split is not None:
+            data["holdout"] = {"thresholds": vars(split[0]), "rows": [vars(r) for r in split[1:]]}
+        click.echo(json.dumps(data, ensure_ascii=False, indent=2))
+        return
+    click.echo(report.table())
+    if split is not None:
+        click.echo(f"\n{evaluate.holdout_table(*split)}")
+
+
 @main.command()
 @click.option("--host", envvar="ALLIANCE_QA_HOST", default="127.0.0.1", show_default=True,
               help="Address to listen on; loopback only unless you change it (env ALLIANCE_QA_HOST).")
-@click.option("--port", envvar="ALLIANCE_QA_PORT", default=7860, show_default=True, type=click.IntRange(0, 65535),
+@click.option("--port", envvar="ALLIANCE_QA_PORT", default=7860, show_default=True, type=click.IntRange(1, 65535),
               help="Port to listen on (env ALLIANCE_QA_PORT).")
 @click.option("--auth", envvar="ALLIANCE_QA_AUTH", metavar="USER:PASS", show_envvar=True,
               help="Require this login; prefer the env variable, which other users cannot see in `ps`.")
