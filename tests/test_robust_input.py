@@ -8,9 +8,7 @@ through the web API in ``test_robust_server.py``.
 from __future__ import annotations
 
 import json
-import random
 import re
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -21,68 +19,7 @@ from alliance_qa.answer import DECLINE, Answer
 from alliance_qa.assistant import Assistant, reset_default_assistant
 from alliance_qa.cli import main
 from alliance_qa.errors import QuestionError
-
-NORMAL = "Which ports matter for trade?"
-
-EMPTY_MSG = 'Please type a question about the article, e.g. "Which ports matter for trade?"'
-NO_WORDS_MSG = (
-    'Please ask your question in words (this one has no letters or digits), e.g. "Which ports matter for trade?"'
-)
-
-
-def english_only(script: str) -> str:
-    """The message for a question mostly in another script's letters."""
-    return (
-        "Please ask in English: the article and its search model are English-only, and this question is "
-        f'mostly in {script} letters. For example: "Which ports matter for trade?"'
-    )
-
-
-def latin1_noise(seed: int, size: int = 200) -> str:
-    """``size`` random bytes (seeded) decoded as latin-1: keyboard-mash with control characters."""
-    rng = random.Random(seed)
-    return bytes(rng.randrange(256) for _ in range(size)).decode("latin-1")
-
-
-def long_question(chars: int = 100 * 1024) -> str:
-    """A question of exactly ``chars`` characters, with no white space at either end."""
-    return ("Which ports matter for trade and why " * (chars // 30 + 1))[: chars - 1] + "?"
-
-
-@dataclass(frozen=True)
-class Case:
-    """One bad question and what it must get: an error message, or an answer citing ``area`` or declining."""
-
-    id: str
-    question: str
-    error: str | None = None
-    area: int | None = None  # the cited area when answered
-    declines: bool = False
-
-
-CASES = [
-    Case("empty", "", error=EMPTY_MSG),
-    Case("whitespace", " \t\n \r\n  ", error=EMPTY_MSG),
-    Case("100kb", long_question(), error=(
-        "That question is 102,400 characters long; please keep it under 1,000 characters.")),
-    Case("100kb-whitespace", " " * 102_400, error=EMPTY_MSG),
-    Case("nul-and-controls", "Which\x00 ports\x07 matter\x1b[31m for\x7f trade?\x0c\x9b", area=8),
-    Case("controls-only", "\x00\x01\x02\x1b\x7f\x85\x9f", error=EMPTY_MSG),
-    Case("lone-surrogate", "Which ports\ud800 matter for trade?\udfff", area=8),
-    Case("latin1-noise-1", latin1_noise(1), declines=True),
-    Case("latin1-noise-2", latin1_noise(2), declines=True),
-    Case("latin1-noise-3", latin1_noise(3, size=900), declines=True),
-    Case("emoji-only", "😀🚀🔥🇰🇵🇷🇺", error=NO_WORDS_MSG),
-    Case("punctuation-only", "?!?! ... ???", error=NO_WORDS_MSG),
-    Case("russian", "Какие порты важны для торговли?", error=english_only("Cyrillic")),
-    Case("korean", "무역에 중요한 항구는 어디입니까?", error=english_only("Hangul")),
-    Case("chinese", "哪些港口对贸易很重要？", error=english_only("CJK")),
-    Case("english-with-cyrillic-lookalikes", "Which pоrts mаttеr for trаdе?", area=8),
-    Case("markdown", "**Which** _ports_ matter for `trade`? [x](javascript:alert(1)) ![i](http://x/y.png) # h", area=8),
-    Case("html", "<b>Which ports</b> matter for trade? <img src=x onerror=alert(1)>", area=8),
-    Case("script", "<script>alert(document.cookie)</script> Which ports matter for trade?", area=8),
-    Case("script-only", "<script>alert(document.cookie)</script>", declines=True),
-]
+from robustutil import CASES, NORMAL, Case, latin1_noise
 
 
 def check_answer(case: Case, answer: Answer) -> None:
