@@ -290,6 +290,25 @@ def test_only_build_damaged_is_rebuilt_and_says_so(
     assert_answers_from(corpus_dir, index_dir, embedder, rebuilt)
 
 
+def test_manifest_naming_another_model_is_rebuilt_and_says_so(
+    good: tuple[Path, Path, Path], embedder: SentenceTransformerEmbedder, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The vectors may be fine but were made by another model: never served; the CLI rebuilds and says so."""
+    corpus_dir, index_dir, build = good
+    manifest = json.loads((build / "manifest.json").read_text())
+    manifest["model"] = "some-other-model"
+    (build / "manifest.json").write_text(json.dumps(manifest))
+    with caplog.at_level(logging.WARNING, logger="alliance_qa"):
+        code, out, err = run_cli(corpus_dir, index_dir, "ask", "--json", PORTS)
+    assert code == 0, err
+    assert json.loads(out)["citations"][0]["number"] == 8
+    said = [r.getMessage() for r in caplog.records if r.name.startswith("alliance_qa")]
+    assert "index was built with model some-other-model, not all-MiniLM-L6-v2: rebuilding" in said
+    rebuilt = current(index_dir)
+    assert rebuilt != build and read_build(rebuilt).model == "all-MiniLM-L6-v2"
+    assert_answers_from(corpus_dir, index_dir, embedder, rebuilt)
+
+
 def test_served_index_ignores_a_new_build_made_with_another_model(
     two_builds: tuple[Path, Path, Path, Path], embedder: SentenceTransformerEmbedder, caplog: pytest.LogCaptureFixture
 ) -> None:

@@ -19,7 +19,7 @@ from alliance_qa.answer import DECLINE, Answer
 from alliance_qa.assistant import Assistant, reset_default_assistant
 from alliance_qa.cli import main
 from alliance_qa.errors import QuestionError
-from robustutil import CASES, NORMAL, Case, latin1_noise
+from robustutil import CASES, NORMAL, Case, latin1_noise, long_question
 
 
 def check_answer(case: Case, answer: Answer) -> None:
@@ -72,6 +72,26 @@ def test_random_latin1_longer_than_the_cap_is_refused(shared_assistant: Assistan
 def test_a_question_that_is_not_text_is_refused(bad: object, shared_assistant: Assistant) -> None:
     with pytest.raises(QuestionError, match=f"^a question must be text, not {type(bad).__name__}$"):
         shared_assistant.ask(bad)  # type: ignore[arg-type]
+    assert_still_answers(shared_assistant)
+
+
+def test_malformed_history_is_ignored_not_fatal(shared_assistant: Assistant) -> None:
+    """Garbage turns in ``history`` (wrong types, bad questions, odd content shapes) are skipped."""
+    history: list[object] = [
+        None,
+        42,
+        "",
+        "😀",
+        long_question(),
+        {"role": "user", "content": None},
+        {"role": "user", "content": {"nested": {"text": 1}}},
+        {"role": "user", "content": [{"type": "text", "text": "Какие порты важны?"}, None, 7]},
+        {"role": "assistant", "content": "<script>alert(1)</script>"},
+        {"content": "\x00\x01"},
+        *(["Which ports matter for trade?"] * 5000),
+    ]
+    answer = shared_assistant.ask(NORMAL, history=history)  # type: ignore[arg-type]
+    assert not answer.abstained and answer.citations[0].number == 8
     assert_still_answers(shared_assistant)
 
 
