@@ -66,8 +66,23 @@ def latin_lookalikes() -> dict[str, str]:
     return table
 
 
+@functools.lru_cache(maxsize=4096)
 def _is_latin(char: str) -> bool:
     return char.isascii() or unicodedata.name(char, "").startswith("LATIN")
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def _word_letters(word: str) -> tuple[bool, bool]:
+    """Whether ``word`` has a Latin letter, and a non-Latin letter that is no look-alike (cached: words repeat)."""
+    table = latin_lookalikes()
+    latin = any(c.isalpha() and _is_latin(c) for c in word)
+    other = any(c.isalpha() and not _is_latin(c) and c not in table for c in word)
+    return latin, other
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def _map_word_cached(word: str, latin_context: bool) -> str:
+    return _map_word(word, latin_context, latin_lookalikes())
 
 
 def _map_word(word: str, latin_context: bool, table: dict[str, str]) -> str:
@@ -88,13 +103,8 @@ def normalize(text: str) -> str:
     text = unicodedata.normalize("NFKC", text).translate(_PUNCT)
     if text.isascii():
         return text
-    table = latin_lookalikes()
-    words = _WORD.findall(text)
-    latin_words = sum(1 for w in words if any(c.isalpha() and _is_latin(c) for c in w))
-    other_words = sum(
-        1
-        for w in words
-        if any(c.isalpha() and not _is_latin(c) and c not in table for c in w)
-    )
+    classes = [_word_letters(w) for w in _WORD.findall(text)]
+    latin_words = sum(1 for latin, _ in classes if latin)
+    other_words = sum(1 for _, other in classes if other)
     latin_context = latin_words > other_words
-    return _WORD.sub(lambda m: _map_word(m.group(0), latin_context, table), text)
+    return _WORD.sub(lambda m: _map_word_cached(m.group(0), latin_context), text)
