@@ -12,7 +12,8 @@ with the closest areas suggested, when any of these holds:
 2. it asks for a kind of answer the cited area does not contain: a date
    ("when ..."), a count ("how many X"), a measure ("how far ..."), or the value
    of an attribute the area never mentions ("what is the GDP / population /
-   currency ...") -- see :func:`alliance_qa.intent.missing_answer_type`;
+   currency ...", "what is North Korea's national anthem?") -- see
+   :func:`alliance_qa.intent.missing_answer_type` and :func:`alliance_qa.intent.asked_attribute`;
 3. the best area's fused score is below :data:`ABSTAIN_BELOW`;
 4. the only words it shares with the article are the article's ubiquitous
    names (North Korea, Russia) while its other words are foreign to the
@@ -43,10 +44,10 @@ from .retrieve import Hit, Ranking, Retriever
 #: Calibrated on the golden set: midway between the highest-scoring off-topic question that no other rule
 #: declines (0.15) and the lowest-scoring in-scope one (0.21).  Override with ``ALLIANCE_QA_ABSTAIN_BELOW``
 #: or ``Assistant(abstain_below=...)``.
-ABSTAIN_BELOW = 0.19
+ABSTAIN_BELOW = 0.191
 #: When the question shares only the article's ubiquitous names with it, the fused score must reach this.
 #: Questions that are really about one area score 0.5 and more; off-topic ones that name a side, 0.2 to 0.4.
-NAMES_ONLY_BELOW = 0.45
+NAMES_ONLY_BELOW = 0.386
 ENV_ABSTAIN_BELOW = "ALLIANCE_QA_ABSTAIN_BELOW"
 #: Runners-up within this much of the best area's score are listed as "See also".
 SEE_ALSO_WITHIN = 0.12
@@ -183,25 +184,34 @@ def decline(hits: Sequence[Hit], reason: str | None = None) -> Answer:
 
 def abstain_reason(
     question: str,
-    ranking: Ranking,
+    resolved: Resolved | Ranking,
     retriever: Retriever,
     *,
     abstain_below: float = ABSTAIN_BELOW,
     names_only_below: float = NAMES_ONLY_BELOW,
-    follow_up: bool = False,
 ) -> str | None:
     """Why the article does not answer ``question`` (see the module docstring), or ``None`` if it does."""
+    if isinstance(resolved, Ranking):
+        resolved = Resolved(resolved)
     if intent.requests_generation(question):
         return "generate"
-    best = ranking.best
-    section = retriever.sections[best]
+    ranking = resolved.ranking
+    section = retriever.sections[ranking.best]
     missing = intent.missing_answer_type(question, [section.title, section.text])
     if missing:
         return missing
-    score = float(ranking.scores[best])
+    attribute = intent.asked_attribute(question)
+    head = retriever.lexical.terms(attribute.split()[-1]) if attribute else []
+    if head and not head[0].known:
+        return "attribute"  # "What is North Korea's national anthem?": an attribute the article never names
+    score = resolved.support
     if score < abstain_below:
         return "low"
-    if not follow_up and score < names_only_below and retriever.lexical.only_generic(list(ranking.terms)):
+    if (
+        resolved.context is None
+        and score < names_only_below
+        and retriever.lexical.only_generic(list(ranking.terms))
+    ):
         return "names-only"
     return None
 
@@ -209,9 +219,13 @@ def abstain_reason(
 # --------------------------------------------------------------------------- one area
 
 
-def compose(hits: Sequence[Hit], *, abstain_below: float = ABSTAIN_BELOW) -> Answer:
-    """Answer from ``hits`` (best first): quote the best area, list clear runners-up as "See also"."""
-    if not hits or hits[0].score < abstain_below:
+def compose(hits: Sequence[Hit], *, abstain_below: float = ABSTAIN_BELOW, decided: bool = False) -> Answer:
+    """Answer from ``hits`` (best first): quote the best area, list clear runners-up as "See also".
+
+    Unless ``decided`` (the abstention rule has already accepted the question),
+    a best score below ``abstain_below`` declines.
+    """
+    if not hits or (not decided and hits[0].score < abstain_below):
         return decline(hits)
     best = hits[0]
     cite = Citation.from_hit(best)
@@ -342,12 +356,18 @@ def wants(retriever: Retriever, party: str) -> Answer:
 
 
 def whole_article(retriever: Retriever, whole: intent.WholeIntent) -> Answer:
-    """Answer a question about the whole article."""
+    """Answer a question about the whole article (computed once per loaded index)."""
+    cached = retriever.memo.get(whole)
+    if isinstance(cached, Answer):
+        return cached
     if whole.kind == "list":
-        return area_list(retriever)
-    if whole.kind == "wants" and whole.party in intent.PARTIES:
-        return wants(retriever, whole.party)
-    return overview(retriever)
+        answer = area_list(retriever)
+    elif whole.kind == "wants" and whole.party in intent.PARTIES:
+        answer = wants(retriever, whole.party)
+    else:
+        answer = overview(retriever)
+    retriever.memo[whole] = answer
+    return answer
 
 
 # --------------------------------------------------------------------------- the whole flow
@@ -361,28 +381,52 @@ class Turn:
     vector: np.ndarray
 
 
+@dataclass(frozen=True)
+class Resolved:
+    """A question's ranking, and for a follow-up the ranking of the earlier topic it continues."""
+
+    ranking: Ranking
+    context: Ranking | None = None
+
+    @property
+    def support(self) -> float:
+        """How well the article covers the question: the best area's score, or for a follow-up the better of
+        that and the earlier topic's score for the same area (a follow-up inherits its topic's coverage)."""
+        best = self.ranking.best
+        own = float(self.ranking.scores[best])
+        return own if self.context is None else max(own, float(self.context.scores[best]))
+
+
 def resolve(
     retriever: Retriever,
     turn: Turn,
     earlier: Sequence[str] = (),
     embed: Callable[[list[str]], list[np.ndarray]] | None = None,
-) -> tuple[Ranking, bool]:
+    *,
+    abstain_below: float = ABSTAIN_BELOW,
+) -> Resolved:
     """Rank the sections for ``turn``; a follow-up that leans on ``earlier`` questions (oldest first) is blended.
 
     ``embed`` gives the vectors of earlier questions; it is called (once, for
     at most :data:`FOLLOW_UP_DEPTH` texts) only when the question is a follow-up.
-    Returns the ranking and whether earlier turns were used.  A question that
-    stands on its own is ranked on its own, so an old topic never drags it back.
+    A question that stands on its own is ranked on its own, so an old topic never
+    drags it back.  So is one that only opens with "and" (no pronoun) and has
+    words the article lacks and matches nothing ("And who won the World Cup?"):
+    a new question, not a follow-up.
     """
     ranking = retriever.rank(turn.text, turn.vector)
     own_topic = retriever.lexical.topical(list(ranking.terms))
+    own_best = float(ranking.scores[ranking.best])
+    foreign = any(not t.known for t in ranking.terms)
+    lean = intent.leans_on_history(turn.text, own_topic)
     if (
         not earlier
         or embed is None
-        or float(ranking.scores[ranking.best]) >= STANDS_ALONE
-        or not intent.leans_on_history(turn.text, own_topic)
+        or not lean
+        or own_best >= STANDS_ALONE
+        or (lean == "weak" and foreign and own_best < abstain_below)
     ):
-        return ranking, False
+        return Resolved(ranking)
     recent = list(earlier)[::-1][:FOLLOW_UP_DEPTH]
     priors: list[Ranking] = []
     weights: list[float] = []
@@ -393,18 +437,11 @@ def resolve(
         if not intent.leans_on_history(text, retriever.lexical.topical(list(prior.terms))):
             break  # the earliest question this chain of follow-ups leans on
     context = Ranking.combine(priors, weights)
-    if not own_topic:  # "Why?", "What about Russia's side of it?": the earlier topic decides the area
-        return Ranking(
-            scores=context.scores,
-            dense=context.dense,
-            raw_dense=context.raw_dense,
-            lexical=context.lexical,
-            sentence_scores=(ranking.sentence_scores + context.sentence_scores) / 2,
-            terms=ranking.terms,
-        ), True
-    blended = ranking.blend(context, FOLLOW_UP_WEIGHT)
     # The follow-up's own words choose the sentences to quote as much as the earlier topic does.
-    return replace(blended, sentence_scores=(ranking.sentence_scores + context.sentence_scores) / 2), True
+    sentences = (ranking.sentence_scores + context.sentence_scores) / 2
+    if not own_topic:  # "Why?", "What about Russia's side of it?": the earlier topic decides the area
+        return Resolved(replace(context, sentence_scores=sentences, terms=ranking.terms), context)
+    return Resolved(replace(ranking.blend(context, FOLLOW_UP_WEIGHT), sentence_scores=sentences), context)
 
 
 def respond(
@@ -419,17 +456,16 @@ def respond(
 ) -> tuple[Answer, list[Hit]]:
     """Answer ``turn``, with ``earlier`` questions (oldest first) for follow-ups; also return the ``k`` best hits."""
     whole = intent.whole_article(turn.text)
-    ranking, followed = resolve(retriever, turn, earlier, embed)
-    hits = retriever.hits(ranking, k=k)
-    if whole is not None and not followed:
+    resolved = resolve(retriever, turn, earlier, embed, abstain_below=abstain_below)
+    hits = retriever.hits(resolved.ranking, k=k)
+    if whole is not None and resolved.context is None:
         return whole_article(retriever, whole), hits
     reason = abstain_reason(
-        turn.text, ranking, retriever, abstain_below=abstain_below, names_only_below=names_only_below,
-        follow_up=followed,
+        turn.text, resolved, retriever, abstain_below=abstain_below, names_only_below=names_only_below
     )
     if reason is not None:
         return decline(hits, reason), hits
-    return compose(hits, abstain_below=abstain_below), hits
+    return compose(hits, abstain_below=abstain_below, decided=True), hits
 
 
 def env_abstain_below(default: float = ABSTAIN_BELOW) -> float:

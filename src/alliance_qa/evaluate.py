@@ -438,3 +438,16 @@ def run_eval(assistant: Assistant, golden: Path = DEFAULT_GOLDEN) -> Report:
     rows.append(baseline_row("dense, raw text", dense_raw(assistant), items))
     rows.append(baseline_row("dense, normalized text", dense_normalized(assistant), items))
     return Report(str(golden), counts, rows)
+
+
+def holdout_table(thresholds: Thresholds, tune: Row, test: Row) -> str:
+    """The held-out check as printed by ``alliance-qa eval --holdout``."""
+    report = Report("", {}, [tune, test])
+    lines = report.table().splitlines()[:4]
+    return "\n".join(
+        [
+            f"held-out check: cutoffs calibrated on the tuning half: abstain below {thresholds.abstain_below}, "
+            f"names only below {thresholds.names_only_below}",
+            *lines,
+        ]
+    )

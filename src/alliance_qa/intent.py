@@ -117,6 +117,20 @@ _ATTRIBUTE_ASKED = re.compile(
 )
 
 
+def asked_attribute(question: str) -> str | None:
+    """The attribute in "What is X's N?" / "What is the N of X?", X being a side, or ``None``.
+
+    The caller checks the last word of ``N`` (its head noun) against the corpus.
+    """
+    text = lowered(question).rstrip("?! .")
+    names = "|".join(re.escape(n) for _, aliases in PARTIES.values() for n in sorted(aliases, key=len, reverse=True))
+    m = re.fullmatch(rf"what(?:'s| is| are| was| were)\s+(?:the\s+)?(?:(?:{names})'s\s+([\w\s-]+)|"
+                     rf"([\w\s-]+?)\s+of\s+(?:the\s+)?(?:{names}))", text)
+    if not m:
+        return None
+    return (m.group(1) or m.group(2)).strip()
+
+
 def missing_answer_type(question: str, cited: Sequence[str]) -> str | None:
     """The kind of answer ``question`` asks for that the ``cited`` text lacks, or ``None``.
 
@@ -219,15 +233,21 @@ def whole_article(question: str) -> WholeIntent | None:
     return None
 
 
-def leans_on_history(question: str, topical_terms: int) -> bool:
+def leans_on_history(question: str, topical_terms: int) -> str | None:
     """Whether ``question`` needs the earlier turns: a pronoun, an opening "and"/"but"/"so", an elliptical
     follow-up ("Why?", "Tell me more"), or no topic of its own.
 
     ``topical_terms`` is how many words of the question name something specific
     in the corpus (see :meth:`alliance_qa.lexical.LexicalIndex.topical`).
+    Returns "strong" for a pronoun or an elliptical question, "weak" for an
+    opening conjunction or a question with no topic, ``None`` otherwise.
     """
     text = lowered(question)
-    return bool(_ANAPHORA.search(text) or _ELLIPSIS.match(text) or _CONTINUES.match(text) or topical_terms == 0)
+    if _ANAPHORA.search(text) or _ELLIPSIS.match(text):
+        return "strong"
+    if _CONTINUES.match(text) or topical_terms == 0:
+        return "weak"
+    return None
 
 
 def requests_generation(question: str) -> bool:

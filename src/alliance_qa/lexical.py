@@ -26,6 +26,7 @@ edit-distance scan of the corpus vocabulary (a few hundred words, in C++ via rap
 
 from __future__ import annotations
 
+import logging
 import math
 import re
 from collections.abc import Sequence
@@ -37,6 +38,9 @@ import Stemmer
 from bm25s.stopwords import STOPWORDS_EN_PLUS
 from rapidfuzz import fuzz, process
 from rapidfuzz.distance import OSA
+
+# bm25s sets its own logger to DEBUG, so every index build would print through the CLI's log handler.
+logging.getLogger("bm25s").setLevel(logging.WARNING)
 
 #: Words that carry no topic: English stop words plus the fillers of chat questions.
 STOPWORDS = frozenset(STOPWORDS_EN_PLUS) | {

@@ -170,6 +170,8 @@ class Retriever:
         )
         self._n = n
         self._gists = [self._find_gist(i) for i in range(n)]
+        #: Answers that depend only on this index (the whole-article ones), computed once.
+        self.memo: dict[object, object] = {}
 
     def _find_gist(self, position: int) -> str:
         """The sentence of section ``position`` nearest (by the stored vectors) to the section as a whole."""

@@ -1,0 +1,297 @@
+"""Answer quality with the real model: the golden set's floor, verbatim quotes, whole-article questions,
+follow-ups, abstention, and what is embedded at query time.
+
+The floor is asserted on the figures ``alliance-qa eval`` prints (computed once per session).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from alliance_qa import intent
+from alliance_qa.answer import (
+    ABSTAIN_BELOW,
+    CONNECTING_PHRASES,
+    DECLINE,
+    EXAMPLES,
+    Answer,
+    unescape_markdown,
+)
+from alliance_qa.assistant import Assistant
+from alliance_qa.errors import AllianceQAError
+from alliance_qa.evaluate import COLUMNS, LOWER_IS_BETTER, Report, load_golden, run_eval
+
+GOLDEN = Path(__file__).with_name("golden.jsonl")
+ITEMS = load_golden(GOLDEN)
+
+
+@pytest.fixture(scope="session")
+def report(shared_assistant: Assistant) -> Report:
+    """The eval table on the golden set (product and baselines), computed once."""
+    return run_eval(shared_assistant, GOLDEN)
+
+
+# ----------------------------------------------------------------------------- the floor
+
+
+def test_golden_set_has_every_kind_of_question() -> None:
+    areas = {a: sum(1 for i in ITEMS if i.area == a and i.kind not in ("followup", "whole")) for a in range(11)}
+    assert len(ITEMS) >= 90, f"golden set has {len(ITEMS)} questions; the issue asks for at least 90"
+    assert min(areas.values()) >= 5, f"questions per area (0 = intro): {areas}; each needs at least 5"
+    kinds = {k: sum(1 for i in ITEMS if i.kind == k) for k in {i.kind for i in ITEMS}}
+    assert kinds["whole"] >= 10 and kinds["offtopic"] >= 15 and kinds["followup"] >= 10, kinds
+    assert all(i.history for i in ITEMS if i.kind == "followup"), "every follow-up needs its earlier question"
+    assert {i.whole for i in ITEMS if i.kind == "whole"} == {"overview", "list", "nk_wants", "ru_wants"}
+    for kind in ("direct", "paraphrase", "keyword", "typo", "lookalike", "caps"):
+        assert kinds.get(kind, 0) >= 5, f"only {kinds.get(kind, 0)} {kind} questions"
+
+
+def test_product_meets_the_floor(report: Report) -> None:
+    product = report.rows[0]
+    assert product.method == "product"
+    assert product.top1 >= 0.95, f"top-1 {product.top1} < 0.95; missed: {product.misses}"
+    assert product.offtopic_declined == 1.0, f"off-topic answered as if covered: {product.misses}"
+    assert product.inscope_declined <= 0.02, f"in-scope wrongly declined {product.inscope_declined}: {product.misses}"
+    assert product.followup >= 0.90, f"follow-ups {product.followup} < 0.90: {product.misses}"
+    assert product.whole_article == 1.0, f"whole-article questions answered otherwise: {product.misses}"
+
+
+def test_product_beats_every_baseline_on_every_column(report: Report) -> None:
+    product, *baselines = report.rows
+    assert [b.method for b in baselines] == ["BM25, raw text", "dense, raw text", "dense, normalized text"]
+    for baseline in baselines:
+        for key, label in COLUMNS:
+            ours, theirs = getattr(product, key), getattr(baseline, key)
+            ideal = 0.0 if key in LOWER_IS_BETTER else 1.0
+            if key in LOWER_IS_BETTER:
+                better = ours < theirs or ours == theirs == ideal
+            else:
+                better = ours > theirs or ours == theirs == ideal
+            assert better, f"{label}: product {ours} is not ahead of {baseline.method} {theirs}\n{report.table()}"
+
+
+# ----------------------------------------------------------------------------- verbatim answers
+
+
+def allowed_words(qa: Assistant) -> set[str]:
+    """Words an answer may contain outside its quotes: the fixed phrases, examples, side names, titles."""
+    phrases = [re.sub(r"\{\w+\}", " ", p) for p in (*CONNECTING_PHRASES, *EXAMPLES)]  # drop placeholders
+    fixed = " ".join([*phrases, *(name for name, _ in intent.PARTIES.values())])
+    titles = " ".join(s.title for s in qa.index.sections)
+    return {w.casefold() for w in re.findall(r"[^\W\d_]+", fixed + " " + titles)}
+
+
+def residue(answer: Answer, qa: Assistant) -> list[str]:
+    """The words of ``answer.text`` that are neither quoted corpus text nor allowed connecting words."""
+    plain = unescape_markdown(answer.text)
+    for quote in sorted({q for c in answer.citations for q in c.quotes}, key=len, reverse=True):
+        plain = plain.replace(quote, " ")
+    allowed = allowed_words(qa)
+    return [w for w in re.findall(r"[^\W\d_]+", plain) if w.casefold() not in allowed]
+
+
+def test_every_quote_is_verbatim_corpus_text_over_the_golden_set(shared_assistant: Assistant) -> None:
+    texts = {s.id: s.text for s in shared_assistant.index.sections}
+    for item in ITEMS:
+        answer = shared_assistant.ask(item.question, list(item.history) or None)
+        if answer.abstained:
+            assert answer.text.startswith(DECLINE) and answer.citations == (), item.id
+        for c in answer.citations:
+            assert c.section_text == texts[c.section_id], f"{item.id}: citation text is not the corpus section"
+            assert c.quote == c.quotes[0]
+            for quote in c.quotes:
+                assert quote and quote in c.section_text, f"{item.id}: {quote!r} is not in {c.label}"
+        extra = residue(answer, shared_assistant)
+        assert not extra, f"{item.id}: words neither quoted nor fixed connecting text: {extra}\n{answer.text}"
+
+
+def test_an_answer_names_the_area_and_marks_each_quote(shared_assistant: Assistant) -> None:
+    answer = shared_assistant.ask("wht abut the enrgy shortges in north korea")
+    first = answer.citations[0]
+    assert (first.number, first.title) == (2, "Energy Resources")
+    assert answer.text.startswith("**Energy Resources (2)**")
+    assert "North Korea, on the other hand, has been facing energy shortages." in first.quotes
+    for quote in first.quotes:
+        assert f"> {quote} [2]" in unescape_markdown(answer.text)
+
+
+# ----------------------------------------------------------------------------- whole article
+
+
+def bullet_lines(answer: Answer) -> list[str]:
+    return [line for line in answer.text.splitlines() if line.startswith("- ")]
+
+
+def test_list_question_gives_all_ten_areas_one_cited_line_each(shared_assistant: Assistant) -> None:
+    answer = shared_assistant.ask("List the ten things")
+    lines = bullet_lines(answer)
+    assert answer.kind == "list" and not answer.abstained
+    assert [c.number for c in answer.citations] == list(range(1, 11))
+    assert len(lines) == 10
+    for line, cite in zip(lines, answer.citations, strict=True):
+        assert line.startswith(f"- **{cite.title} ({cite.number})**: ") and line.endswith(f"[{cite.number}]")
+
+
+def test_overview_gives_the_intro_gist_and_the_ten_areas(shared_assistant: Assistant) -> None:
+    answer = shared_assistant.ask("What is this article about?")
+    assert answer.kind == "overview"
+    intro, *areas = answer.citations
+    assert intro.number is None and "shared interests" in intro.quote
+    assert [c.number for c in areas] == list(range(1, 11))
+    assert len(bullet_lines(answer)) == 10 and all(line.endswith("]") for line in bullet_lines(answer))
+
+
+@pytest.mark.parametrize(
+    ("question", "kind", "own", "foreign"),
+    [
+        ("What does North Korea want from Russia?", "nk_wants", "North Korea seeks investment", "Russia is interested"),
+        ("What's in it for Moscow?", "ru_wants", "Russia aims to strengthen its influence", "North Korea seeks"),
+    ],
+)
+def test_one_sides_wants_are_quoted_across_areas(
+    shared_assistant: Assistant, question: str, kind: str, own: str, foreign: str
+) -> None:
+    answer = shared_assistant.ask(question)
+    assert answer.kind == kind
+    assert len(answer.citations) == 10, "every area, with that side's own wants first"
+    assert len({c.number for c in answer.citations}) == 10
+    quotes = " | ".join(c.quote for c in answer.citations)
+    assert own in quotes and foreign not in quotes
+    assert all(line.endswith("]") for line in bullet_lines(answer))
+
+
+def test_a_question_naming_a_topic_is_not_a_whole_article_question(shared_assistant: Assistant) -> None:
+    answer = shared_assistant.ask("What technology does North Korea want from Russia?")
+    assert answer.kind == "area" and answer.citations[0].number == 5
+
+
+# ----------------------------------------------------------------------------- follow-ups
+
+
+@pytest.mark.parametrize(
+    ("earlier", "question", "area"),
+    [
+        ("Tell me about the ports", "Why would that boost trade?", 8),
+        ("What role could Russia play in denuclearization?", "Why?", 10),
+        ("What technology does North Korea want from Russia?", "What about Russia's side of it?", 5),
+        ("Could there be an energy deal between them?", "What's in it for Russia?", 2),
+    ],
+)
+def test_a_follow_up_is_resolved_with_the_earlier_topic(
+    shared_assistant: Assistant, earlier: str, question: str, area: int
+) -> None:
+    answer = shared_assistant.ask(question, history=[earlier])
+    assert not answer.abstained and answer.citations[0].number == area, answer.text
+
+
+def test_gradio_message_history_works_like_plain_strings(shared_assistant: Assistant) -> None:
+    history = [
+        {"role": "user", "content": [{"type": "text", "text": "Tell me about the ports"}]},
+        {"role": "assistant", "content": "**Access to Ports (8)** ..."},
+    ]
+    assert shared_assistant.ask("Why would that boost trade?", history=history).citations[0].number == 8
+
+
+def test_a_question_that_stands_alone_is_not_dragged_back(shared_assistant: Assistant) -> None:
+    for question, area in [("What about denuclearization?", 10), ("And what about student and cultural exchanges?", 9)]:
+        answer = shared_assistant.ask(question, history=["Tell me about the ports"])
+        assert answer.citations[0].number == area
+        assert 8 not in [c.number for c in answer.citations], f"the old topic came back: {answer.text}"
+
+
+def test_an_off_topic_question_stays_declined_after_an_answered_one(shared_assistant: Assistant) -> None:
+    for question in ("And who won the World Cup?", "What is the capital of France?"):
+        answer = shared_assistant.ask(question, history=["What about security cooperation?"])
+        assert answer.abstained, f"{question!r} answered from the earlier topic: {answer.text}"
+
+
+def test_a_follow_up_to_an_off_topic_question_is_declined(shared_assistant: Assistant) -> None:
+    assert shared_assistant.ask("Why?", history=["How do I reset my password?"]).abstained
+
+
+def test_a_follow_up_without_history_is_declined_not_guessed(shared_assistant: Assistant) -> None:
+    answer = shared_assistant.ask("Tell me more")
+    assert answer.abstained and answer.suggestions
+
+
+# ----------------------------------------------------------------------------- abstention
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        "What is the capital of France?",
+        "asdkjh qwe zxcmn",
+        "When did Kim Jong Un come to power?",
+        "How many nuclear warheads does North Korea have?",
+        "Translate 'good morning' into Korean",
+        "What currency does North Korea use?",
+    ],
+)
+def test_off_topic_questions_are_declined_plainly_with_suggestions(shared_assistant: Assistant, question: str) -> None:
+    answer = shared_assistant.ask(question)
+    assert answer.abstained and answer.citations == () and answer.kind == "declined"
+    assert answer.text.startswith(DECLINE)
+    assert len(answer.suggestions) >= 3 and "Try asking" in answer.text
+
+
+def test_the_cutoff_is_a_named_setting(
+    shared_assistant: Assistant, embedder: object, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings = shared_assistant.settings
+    assert shared_assistant.abstain_below == ABSTAIN_BELOW
+    strict = Assistant(settings.corpus_dir, settings.index_dir, embedder=embedder, abstain_below=5.0)  # type: ignore[arg-type]
+    assert strict.ask("Which ports matter for trade?").abstained
+    monkeypatch.setenv("ALLIANCE_QA_ABSTAIN_BELOW", "5")
+    from_env = Assistant(settings.corpus_dir, settings.index_dir, embedder=embedder)  # type: ignore[arg-type]
+    assert from_env.abstain_below == 5.0 and from_env.ask("Which ports matter for trade?").abstained
+    monkeypatch.setenv("ALLIANCE_QA_ABSTAIN_BELOW", "high")
+    with pytest.raises(AllianceQAError) as info:
+        Assistant(settings.corpus_dir, settings.index_dir, embedder=embedder)  # type: ignore[arg-type]
+    assert str(info.value) == (
+        f"ALLIANCE_QA_ABSTAIN_BELOW='high' is not a number: set it to a score such as {ABSTAIN_BELOW}, or unset it"
+    )
+
+
+# ----------------------------------------------------------------------------- what is embedded
+
+
+class CountingEmbedder:
+    """Wraps the real embedder and records every batch it is asked to embed."""
+
+    def __init__(self, inner: object) -> None:
+        self.inner = inner
+        self.name = inner.name  # type: ignore[attr-defined]
+        self.dimension = inner.dimension  # type: ignore[attr-defined]
+        self.calls: list[list[str]] = []
+
+    def encode(self, texts: list[str], *, progress: bool = False) -> np.ndarray:
+        self.calls.append(list(texts))
+        return self.inner.encode(texts)  # type: ignore[attr-defined,no-any-return]
+
+
+def test_only_the_question_is_embedded_once_and_earlier_questions_come_from_the_cache(
+    shared_assistant: Assistant, embedder: object
+) -> None:
+    counting = CountingEmbedder(embedder)
+    settings = shared_assistant.settings
+    qa = Assistant(settings.corpus_dir, settings.index_dir, embedder=counting, auto_build=False)  # type: ignore[arg-type]
+    qa.ask("Tell me about the ports")
+    assert counting.calls == [["Tell me about the ports"]]
+    qa.ask("Why would that boost trade?", history=["Tell me about the ports"])
+    assert counting.calls[1:] == [["Why would that boost trade?"]], "the earlier question must be a cache hit"
+    qa.ask("What about denuclearization?", history=["Never asked here before"])
+    assert counting.calls[2:] == [["What about denuclearization?"]], "a standalone question needs no history vector"
+    qa.ask("Why?", history=["What role could Russia play in denuclearization?"])
+    assert counting.calls[3:] == [["Why?"], ["What role could Russia play in denuclearization?"]]
+
+
+def test_golden_file_is_valid_json_lines() -> None:
+    for n, line in enumerate(GOLDEN.read_text(encoding="utf-8").splitlines(), 1):
+        row = json.loads(line)
+        assert set(row) <= {"id", "kind", "question", "area", "history", "whole"}, f"line {n}: {sorted(row)}"
