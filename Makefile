@@ -40,5 +40,10 @@ test: install-dev
 	$(BIN)/mypy
 	$(BIN)/pytest
 
+# Speed against its limits and at scale (~15 min on 2 cores; not part of `make test`).
+# Writes bench/results.json and prints the table quoted in the README's Performance section.
+bench: $(VENV)/.installed-dev
+	$(BIN)/python -m alliance_qa.bench --out bench/results.json
+
 clean:
 	rm -rf $(VENV) index/current index/builds index/.build.lock test-artifacts

@@ -164,5 +164,14 @@ def serve(ctx: click.Context, host: str, port: int, auth: str | None) -> None:
 
     web.serve(_assistant(ctx), host, port, login, announce=announce)
 
+
+@main.command(context_settings={"ignore_unknown_options": True, "allow_extra_args": True, "help_option_names": []})
+@click.argument("args", nargs=-1, type=click.UNPROCESSED)
+def bench(args: tuple[str, ...]) -> None:
+    """Run the benchmark (writes bench/results.json, prints a table); `alliance-qa bench --help` lists options."""
+    from .bench.runner import main as run_bench  # loads only here
+
+    sys.exit(run_bench(list(args)))
+
 if __name__ == "__main__":  # pragma: no cover
     main()

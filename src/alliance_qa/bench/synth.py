@@ -5,7 +5,7 @@ intro paragraph, then numbered sections (``N. Title`` on its own line) of two
 to six sentences.  Sentences are drawn from many templates and a vocabulary of
 several hundred words, so no two sections read alike and their embeddings
 spread out as real text does.  Section titles are unique across the corpus.
-About one document in ten writes every lowercase "e" as CYRILLIC SMALL LETTER
+One document in ten writes every lowercase "e" as CYRILLIC SMALL LETTER
 IE and its apostrophes as U+2019, as the real article does, so the look-alike
 normalization runs on its slow path too.
 
@@ -190,7 +190,7 @@ def write_corpus(folder: Path, sections: int, *, per_file: int = 100, seed: int 
             lines += [f"{number}. {_title(serial)}", "", _section_text(rng), ""]
             serial += 1
         text = "\n".join(lines)
-        if rng.random() < 0.1:
+        if doc % 10 == 3:  # one document in ten, as pasted from the article
             text = _lookalike(text)
         path = folder / f"report-{doc + 1:05d}.txt"
         path.write_text(text, encoding="utf-8")

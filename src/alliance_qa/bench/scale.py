@@ -1,0 +1,225 @@
+"""One scale point, run in its own process so its peak RAM is its own.
+
+``python -m alliance_qa.bench.scale build --sections N --root DIR --vectors real|proxy``
+writes a seeded synthetic corpus, builds it from scratch, then rebuilds after one
+edit; ``... query --root DIR --vectors real|proxy`` loads that index and times
+FAISS searches, recall@10 against exact search, and ``Assistant.ask``.  Each
+prints one JSON object as its last line of output.
+
+With ``--vectors proxy`` the texts get :class:`~alliance_qa.bench.proxy.ProxyEmbedder`
+vectors: every part of the build is measured except the embedding itself, whose
+time is then *estimated* as ``texts embedded / real texts per second``, the real
+rate being measured here on a seeded sample of 1,000 of the same texts.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import random
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..config import DEFAULT_MODEL
+from .measure import TimedEmbedder, folder_mb, peak_rss_mb, summary
+from .synth import SyntheticCorpus, edit_one_section, questions, write_corpus
+
+#: Texts embedded with the real model to measure its rate when the build itself uses proxy vectors.
+SAMPLE_TEXTS = 1000
+
+
+def _embedder(kind: str) -> Any:
+    from ..embed import load_embedder
+
+    real = load_embedder(DEFAULT_MODEL)
+    if kind == "real":
+        return real
+    from .proxy import ProxyEmbedder
+
+    return ProxyEmbedder(real._model)
+
+
+def _changed_units(before: dict[str, Any], index_dir: Path) -> int:
+    """How many texts of the new build belong to sections whose hash differs from ``before``'s manifest."""
+    from ..index import current_build
+
+    build = current_build(index_dir)
+    assert build is not None
+    after = json.loads((build / "manifest.json").read_text(encoding="utf-8"))["sections"]
+    changed = {sid for sid, info in after.items() if before.get(sid, {}).get("hash") != info["hash"]}
+    count = 0
+    with (build / "units.jsonl").open(encoding="utf-8") as fh:
+        for line in fh:
+            if json.loads(line)["section_id"] in changed:
+                count += 1
+    return count
+
+
+def run_build(sections: int, root: Path, vectors: str, seed: int = 1) -> dict[str, Any]:
+    """Write the corpus, build it fully, then rebuild after editing one section; return the figures."""
+    from ..index import build_index, current_build
+
+    started = time.perf_counter()
+    corpus = write_corpus(root / "corpus", sections, seed=seed)
+    generate_s = time.perf_counter() - started
+    embedder = TimedEmbedder(_embedder(vectors))
+    index_dir = root / "index"
+    started = time.perf_counter()
+    report = build_index(corpus.folder, index_dir, embedder, model=embedder.name, full=True)
+    build_s = time.perf_counter() - started
+    embed_s = embedder.seconds
+    build = current_build(index_dir)
+    assert build is not None
+    manifest = json.loads((build / "manifest.json").read_text(encoding="utf-8"))
+    files = {p.name: round(p.stat().st_size / 1e6, 2) for p in sorted(build.iterdir()) if p.is_file()}
+    result: dict[str, Any] = {
+        "sections": corpus.sections,
+        "files": len(corpus.files),
+        "texts": report.units,
+        "texts_embedded": report.embedded,
+        "vectors": vectors,
+        "generate_s": round(generate_s, 2),
+        "faiss": manifest.get("faiss", {}),
+        "index_mb": folder_mb(build),
+        "index_files_mb": files,
+        "build_peak_rss_mb": peak_rss_mb(),
+    }
+    if vectors == "real":
+        result.update(build_s=round(build_s, 2), build_measured=True, embed_s=round(embed_s, 2))
+        result["embed_texts_per_s"] = round(report.embedded / embed_s, 1) if embed_s else None
+    else:
+        rate = _real_rate(build)
+        estimate = build_s - embed_s + report.embedded / rate
+        result.update(
+            build_s=round(estimate, 1),
+            build_measured=False,
+            build_without_embedding_s=round(build_s - embed_s, 2),
+            proxy_embed_s=round(embed_s, 2),
+            real_embed_texts_per_s=round(rate, 1),
+            estimate=(
+                f"measured build with proxy vectors ({build_s - embed_s:.1f} s without embedding) "
+                f"+ {report.embedded} texts / {rate:.0f} texts/s (real model on {SAMPLE_TEXTS} of these texts)"
+            ),
+        )
+    result["incremental"] = _incremental(corpus, index_dir, embedder, manifest["sections"])
+    result["peak_rss_mb"] = peak_rss_mb()
+    return result
+
+
+def _real_rate(build: Path) -> float:
+    """The real model's texts/s on a seeded sample of this build's texts."""
+    from ..embed import load_embedder
+
+    with (build / "units.jsonl").open(encoding="utf-8") as fh:
+        texts = list(dict.fromkeys(json.loads(line)["text"] for line in fh))
+    sample = random.Random(3).sample(texts, min(SAMPLE_TEXTS, len(texts)))
+    model = load_embedder(DEFAULT_MODEL)
+    model.encode(sample[:32])
+    started = time.perf_counter()
+    model.encode(sample)
+    return len(sample) / (time.perf_counter() - started)
+
+
+def _incremental(corpus: SyntheticCorpus, index_dir: Path, embedder: TimedEmbedder, before: dict[str, Any]) -> dict[str, Any]:
+    from ..index import build_index
+
+    edit_one_section(corpus)
+    started = time.perf_counter()
+    report = build_index(corpus.folder, index_dir, embedder, model=embedder.name)
+    seconds = time.perf_counter() - started
+    edited_texts = _changed_units(before, index_dir)
+    return {
+        "seconds": round(seconds, 2),
+        "sections_embedded": report.sections_embedded,
+        "texts_embedded": report.embedded,
+        "edited_section_texts": edited_texts,
+        "only_edited_section": report.sections_embedded == 1 and report.embedded <= edited_texts,
+    }
+
+
+def run_query(root: Path, vectors: str, *, count: int = 200, asks: int = 100) -> dict[str, Any]:
+    """Load the index under ``root``; time searches, recall@10 against exact search, and ``ask()``."""
+    import faiss
+
+    from ..assistant import Assistant
+    from ..index import approximate_recall, load_index
+
+    embedder = TimedEmbedder(_embedder(vectors))
+    started = time.perf_counter()
+    loaded = load_index(root / "index")
+    load_s = time.perf_counter() - started
+    asked = questions(count, seed=11)
+    query_vectors = embedder.encode(asked)
+    search_s = []
+    for vector in query_vectors:
+        t0 = time.perf_counter()
+        loaded.search(vector, 10)
+        search_s.append(time.perf_counter() - t0)
+    result: dict[str, Any] = {
+        "load_s": round(load_s, 2),
+        "faiss": loaded.manifest.get("faiss", {}),
+        "search": summary(search_s),
+    }
+    if not loaded.exact:
+        truth, _ = faiss.knn(query_vectors, loaded.vectors, 10, metric=faiss.METRIC_INNER_PRODUCT)
+        result["recall_at_10"] = round(approximate_recall(loaded.faiss_index, loaded.vectors, query_vectors, truth), 4)
+        _, raw = loaded.faiss_index.search(query_vectors, 10)  # the index alone, without exact re-scoring
+        hits = sum(
+            int(np.sum(loaded.vectors[r[r >= 0]] @ q >= t[9] - 1e-5)) for q, r, t in zip(query_vectors, raw, truth, strict=True)
+        )
+        result["recall_at_10_without_rescoring"] = round(hits / (10 * len(query_vectors)), 4)
+        flat = faiss.IndexFlatIP(loaded.dimension)
+        flat.add(np.ascontiguousarray(loaded.vectors))
+        flat_s = []
+        for vector in query_vectors[:50]:
+            t0 = time.perf_counter()
+            flat.search(vector.reshape(1, -1), 10)
+            flat_s.append(time.perf_counter() - t0)
+        result["flat_search"] = summary(flat_s)
+        del flat
+    else:
+        result["recall_at_10"] = 1.0
+        result["recall_note"] = "exact IndexFlatIP"
+    qa = Assistant(root / "corpus", root / "index", embedder.name, embedder=embedder, auto_build=False)
+    started = time.perf_counter()
+    qa.ask(asked[0])
+    result["first_answer_s"] = round(time.perf_counter() - started, 2)
+    ask_s, rest_s = [], []
+    for question in asked[1 : 1 + asks]:
+        before = embedder.seconds
+        t0 = time.perf_counter()
+        qa.ask(question)
+        took = time.perf_counter() - t0
+        ask_s.append(took)
+        rest_s.append(took - (embedder.seconds - before))
+    result["ask"] = summary(ask_s)
+    result["ask_without_embedding"] = summary(rest_s)
+    result["query_peak_rss_mb"] = peak_rss_mb()
+    return result
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Command-line entry: run one ``build`` or ``query`` step and print its JSON."""
+    parser = argparse.ArgumentParser(prog="python -m alliance_qa.bench.scale")
+    parser.add_argument("step", choices=("build", "query"))
+    parser.add_argument("--root", type=Path, required=True)
+    parser.add_argument("--sections", type=int, default=1000)
+    parser.add_argument("--vectors", choices=("real", "proxy"), default="real")
+    parser.add_argument("--asks", type=int, default=100)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="bench: %(message)s", stream=sys.stderr)
+    if args.step == "build":
+        result = run_build(args.sections, args.root, args.vectors)
+    else:
+        result = run_query(args.root, args.vectors, asks=args.asks)
+    sys.stdout.write(json.dumps(result) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
