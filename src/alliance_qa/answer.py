@@ -438,10 +438,10 @@ def resolve(
             break  # the earliest question this chain of follow-ups leans on
     context = Ranking.combine(priors, weights)
     # The follow-up's own words choose the sentences to quote as much as the earlier topic does.
-    sentences = (ranking.sentence_scores + context.sentence_scores) / 2
+    probes = Ranking.mix_probes([ranking, context], [1.0, 1.0])
     if not own_topic:  # "Why?", "What about Russia's side of it?": the earlier topic decides the area
-        return Resolved(replace(context, sentence_scores=sentences, terms=ranking.terms), context)
-    return Resolved(replace(ranking.blend(context, FOLLOW_UP_WEIGHT), sentence_scores=sentences), context)
+        return Resolved(replace(context, probes=probes, terms=ranking.terms), context)
+    return Resolved(replace(ranking.blend(context, FOLLOW_UP_WEIGHT), probes=probes), context)
 
 
 def respond(

@@ -97,7 +97,10 @@ class LexicalIndex:
             for w in words(doc):
                 if w not in STOPWORDS:
                     self.vocabulary.setdefault(w, self.stem(w))
-        self._surface = sorted(self.vocabulary)
+        # Corpus words by first letter: a misspelling is matched against the words sharing its first letter only.
+        self._by_initial: dict[str, list[str]] = {}
+        for w in sorted(self.vocabulary):
+            self._by_initial.setdefault(w[0], []).append(w)
         df: dict[str, int] = {}
         for stems in doc_stems:
             for s in set(stems):
@@ -129,19 +132,19 @@ class LexicalIndex:
         found = self._fuzzy.get(word)
         if found is None:
             best: dict[str, float] = {}
+            # Typos seldom hit the first letter; requiring it avoids "lights" -> "rights" and keeps the scan short.
+            same_initial = self._by_initial.get(word[0], [])
             limit = max_edits(word)
             if limit:
-                for surface, dist, _ in process.extract(word, self._surface, scorer=OSA.distance, score_cutoff=limit,
+                for surface, dist, _ in process.extract(word, same_initial, scorer=OSA.distance, score_cutoff=limit,
                                                         limit=5):
-                    if surface[0] == word[0]:  # typos seldom hit the first letter; this avoids "lights" -> "rights"
-                        stem = self.vocabulary[surface]
-                        best[stem] = max(best.get(stem, 0.0), FUZZY_WEIGHT * (1.0 - 0.1 * (dist - 1)))
+                    stem = self.vocabulary[surface]
+                    best[stem] = max(best.get(stem, 0.0), FUZZY_WEIGHT * (1.0 - 0.1 * (dist - 1)))
             if len(word) >= LONG_WORD:
-                for surface, ratio, _ in process.extract(word, self._surface, scorer=fuzz.ratio,
+                for surface, ratio, _ in process.extract(word, same_initial, scorer=fuzz.ratio,
                                                          score_cutoff=LONG_WORD_RATIO, limit=5):
-                    if surface[0] == word[0]:
-                        stem = self.vocabulary[surface]
-                        best[stem] = max(best.get(stem, 0.0), FUZZY_WEIGHT * ratio / 100.0)
+                    stem = self.vocabulary[surface]
+                    best[stem] = max(best.get(stem, 0.0), FUZZY_WEIGHT * ratio / 100.0)
             found = tuple(sorted(best.items(), key=lambda item: -item[1]))
             if len(self._fuzzy) < 10_000:
                 self._fuzzy[word] = found
