@@ -41,12 +41,15 @@ from . import intent
 from .retrieve import Hit, Ranking, Retriever
 
 #: Below this fused score (dense similarity + BM25 share) the best area is not taken as answering the question.
-#: Calibrated on the golden set: midway between the highest-scoring off-topic question that no other rule
-#: declines (0.15) and the lowest-scoring in-scope one (0.21).  Override with ``ALLIANCE_QA_ABSTAIN_BELOW``
-#: or ``Assistant(abstain_below=...)``.
+#: Calibrated on the golden set (:func:`alliance_qa.evaluate.calibrate`): midway between the highest-scoring
+#: off-topic question that no other rule declines (0.166, "Who won the last football World Cup?") and the
+#: lowest-scoring in-scope one (0.217, a paraphrase).  Override with ``ALLIANCE_QA_ABSTAIN_BELOW`` or
+#: ``Assistant(abstain_below=...)``.
 ABSTAIN_BELOW = 0.191
 #: When the question shares only the article's ubiquitous names with it, the fused score must reach this.
-#: Questions that are really about one area score 0.5 and more; off-topic ones that name a side, 0.2 to 0.4.
+#: Calibrated the same way among such questions: off-topic ones score up to 0.374 ("Is Russia bigger than North
+#: Korea?"), in-scope ones from 0.398 ("How far is North Korea from Russia?").  The gap is narrow: few golden
+#: questions fall under this rule, and it is the least certain of the four.
 NAMES_ONLY_BELOW = 0.386
 ENV_ABSTAIN_BELOW = "ALLIANCE_QA_ABSTAIN_BELOW"
 #: Runners-up within this much of the best area's score are listed as "See also".
