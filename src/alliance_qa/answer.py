@@ -334,6 +334,8 @@ def _side_of(clause: str, party: str) -> int:
 
 def wants(retriever: Retriever, party: str) -> Answer:
     """What ``party`` wants, area by area: the clauses stating its own wants, then the wants both sides share."""
+    if not _areas(retriever):
+        return overview(retriever)
     name = intent.PARTIES[party][0]
     other = next(v[0] for k, v in intent.PARTIES.items() if k != party)
     own: list[Citation] = []

@@ -228,7 +228,10 @@ class Retriever:
     def rank(self, text: str, vector: np.ndarray) -> Ranking:
         """Score every section for the normalized question ``text`` and its ``vector`` (one FAISS search)."""
         query = np.asarray(vector, dtype=np.float32).reshape(-1)
-        raw, rows = self.index.search(query, self._candidates)
+        if self._candidates:
+            raw, rows = self.index.search(query, self._candidates)
+        else:  # an index with no units at all
+            raw, rows = np.zeros(0, np.float32), np.zeros(0, np.int64)
         rows = np.asarray(rows, dtype=np.int64)
         q_common = float(query @ self._common)
         q_scale = float(np.sqrt(max(1.0 - self._gamma * q_common**2, 1e-6)))
