@@ -542,7 +542,11 @@ def login_cookie(server: ServerProcess, user: str, password: str) -> tuple[int, 
 
 def test_default_bind_is_loopback_only(auth_server: tuple[ServerProcess, str]) -> None:
     server, _ = auth_server
-    assert listening_addresses(server.port) == ["0100007F"]  # 127.0.0.1, and nothing on 0.0.0.0 or ::
+    found = listening_addresses(server.port)
+    # 127.0.0.1 is listening, and nothing on 0.0.0.0 or :: (the wildcard addresses). Other tests on this
+    # machine may listen on the same port number on other loopback addresses, so no exact list is expected.
+    assert "0100007F" in found, found
+    assert not {"00000000", "0" * 32} & set(found), found
     assert f"chat running at http://127.0.0.1:{server.port}/  (login required)" in server.log_text()
 
 
