@@ -64,7 +64,6 @@ WINDOW_WORDS = 160
 WINDOW_STRIDE = 120
 #: Builds embedding more texts than this show a progress bar on a terminal.
 PROGRESS_MIN_TEXTS = 32
-KEEP_BUILDS = 2
 #: Up to this many vectors the FAISS index is exact (``IndexFlatIP``, ~2 ms a search at 20,000 on one core).
 FLAT_MAX_VECTORS = 20_000
 #: Recall@10 against exact search that an IVF index's ``nprobe`` is calibrated to reach at build time.
