@@ -261,13 +261,15 @@ def make_faiss_index(vectors: np.ndarray, previous: Any = None, source: np.ndarr
     count, dim = int(vectors.shape[0]), int(vectors.shape[1])
     data = np.ascontiguousarray(vectors, dtype=np.float32)
     if count <= FLAT_MAX_VECTORS:
-        faiss.omp_set_num_threads(1)
         flat = faiss.IndexFlatIP(dim)
         if count:
             flat.add(data)
         return flat
     nlist = ivf_lists(count)
-    faiss.omp_set_num_threads(os.cpu_count() or 1)  # this thread only: k-means and list assignment
+    # FAISS and torch share one OpenMP runtime here: a thread count set for FAISS is torch's too, so it is
+    # raised for k-means and list assignment only, then put back (lowering it halves embedding speed).
+    threads = faiss.omp_get_max_threads()
+    faiss.omp_set_num_threads(os.cpu_count() or threads)
     index: Any
     try:
         reusable = isinstance(previous, faiss.IndexIVFScalarQuantizer) and previous.d == dim and previous.nlist == nlist
@@ -287,7 +289,7 @@ def make_faiss_index(vectors: np.ndarray, previous: Any = None, source: np.ndarr
         else:
             index.nprobe = calibrate_nprobe(index, data)
     finally:
-        faiss.omp_set_num_threads(1)
+        faiss.omp_set_num_threads(threads)
     log.info("FAISS IVF%d,SQ8 over %d vectors, nprobe %d", nlist, count, index.nprobe)
     return index
 
@@ -375,7 +377,6 @@ def read_build(path: Path) -> LoadedIndex:
     """Read and check one build folder; raise :class:`IndexStateError` saying what is wrong."""
     import faiss
 
-    faiss.omp_set_num_threads(1)
     try:
         manifest = json.loads((path / "manifest.json").read_text(encoding="utf-8"))
     except FileNotFoundError as exc:

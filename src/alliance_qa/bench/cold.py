@@ -180,6 +180,15 @@ def _client(url: str) -> Any:
     return Client(url, verbose=False)
 
 
+def _ask_once(url: str, question: str) -> None:
+    """One question in a fresh session, whose heartbeat thread is then stopped."""
+    client = _client(url)
+    try:
+        client.predict(question, api_name="/chat")
+    finally:
+        client.close()
+
+
 def first_answer(corpus: Path, index: Path, work: Path, *, repeats: int = 2, timeout: float = 300) -> dict[str, Any]:
     """Seconds from starting ``alliance-qa serve`` to the first answer received over ``/chat`` (median)."""
     import gradio_client  # noqa: F401  (its import is not the server's start-up)
@@ -202,7 +211,7 @@ def first_answer(corpus: Path, index: Path, work: Path, *, repeats: int = 2, tim
                     time.sleep(0.1)
             if listening is None:
                 raise RuntimeError(f"alliance-qa serve did not listen within {timeout:.0f} s; see {srv.log}")
-            _client(srv.url).predict(QUESTION, api_name="/chat")
+            _ask_once(srv.url, QUESTION)
             runs.append({"listening_s": round(listening, 2), "first_answer_s": round(time.perf_counter() - started, 2)})
     return {
         "repeats": repeats,
@@ -246,6 +255,8 @@ def _load_level(url: str, batch: Sequence[str], clients: int) -> dict[str, Any]:
     for thread in threads:
         thread.join(600)
     wall = time.perf_counter() - started
+    for session in sessions:  # each session streams a heartbeat in a thread of its own until closed
+        session.close()
     return {
         "answered": len(latencies),
         "errors": len(errors),
@@ -288,7 +299,7 @@ def _wait_for_answer(srv: Server, timeout: float = 300) -> None:
     deadline = time.perf_counter() + timeout
     while True:
         try:
-            _client(srv.url).predict("warm-up: energy?", api_name="/chat")
+            _ask_once(srv.url, "warm-up: energy?")
             return
         except Exception:
             if srv.proc.poll() is not None or time.perf_counter() > deadline:

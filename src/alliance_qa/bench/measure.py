@@ -69,6 +69,13 @@ def summary(seconds: Sequence[float]) -> dict[str, float]:
     }
 
 
+def torch_threads() -> int:
+    """Torch's intra-op thread count in this thread now (FAISS shares the OpenMP setting behind it)."""
+    import torch
+
+    return int(torch.get_num_threads())
+
+
 def median(values: Sequence[float]) -> float:
     """The median of ``values`` (``nan`` when empty)."""
     return float(statistics.median(values)) if values else float("nan")
@@ -290,6 +297,7 @@ def warm_latency(
         "goal": "ratio_p50 <= 1.3",
         "met": ask_p50 / bare_p50 <= 1.3,
         "baseline": "SentenceTransformer.encode([question], normalize_embeddings=True) + IndexFlatIP.search(k=10)",
+        "torch_threads": torch_threads(),
         "runs": runs,
     }
 
@@ -347,6 +355,7 @@ def build_throughput(work: Path, embedder: Any, *, sections: int = 500, rounds: 
         "goal": "ratio >= 0.9",
         "met": ratio >= 0.9,
         "baseline": "SentenceTransformer.encode(texts, normalize_embeddings=True), its default batch size",
+        "torch_threads": torch_threads(),
         "rounds": {"build": [round(x, 1) for x in build_tps], "raw": [round(x, 1) for x in raw_tps]},
         "incremental": {
             "seconds": round(incremental_s, 3),

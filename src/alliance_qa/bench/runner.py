@@ -6,9 +6,9 @@ Phases, each skippable with ``--only``:
 * ``warm``: ``ask()`` p50/p95 over 240 varied questions against bare ``encode`` + one FAISS search;
 * ``cold``: ``alliance-qa ask`` wall time against a bare sentence-transformers import (+ model load), and
   an import trace of ``ask``;
-* ``server``: time from ``alliance-qa serve`` to its first answer, and q/s and latency at 1, 8 and 32
-  concurrent gradio_client sessions on loopback;
 * ``build``: full-build texts/s against raw ``encode`` on the same texts, and one incremental rebuild;
+* ``server``: time from ``alliance-qa serve`` to its first answer, and q/s and latency at 1, 8 and 32
+  concurrent gradio_client sessions on loopback, against an echoing ChatInterface (Gradio's floor);
 * ``scale``: synthetic corpora of 1k, 10k and 100k sections (see :mod:`alliance_qa.bench.scale`).
 
 Absolute times are this machine's; the ratios are what carry over.
@@ -35,7 +35,7 @@ from .synth import questions
 
 log = logging.getLogger(__name__)
 
-PHASES = ("warm", "cold", "server", "build", "scale")
+PHASES = ("warm", "cold", "build", "server", "scale")
 
 
 def _run_phase(results: dict[str, Any], name: str, step: Callable[[], Any]) -> None:
@@ -105,6 +105,10 @@ def run(
         _run_phase(results, "warm", lambda: measure.warm_latency(corpus, index, embedder, asked, repeats=repeats))
     if "cold" in phases:
         _run_phase(results, "cold", lambda: cold.cold_start(corpus, index, repeats=repeats))
+    if "build" in phases:
+        _run_phase(
+            results, "build", lambda: measure.build_throughput(work / "build", embedder, sections=build_sections)
+        )
     if "server" in phases:
         pool = [q for q in dict.fromkeys([*asked, *questions(400, seed=17)]) if q != cold.QUESTION]
 
@@ -113,10 +117,6 @@ def run(
             return {"first_answer": first, "throughput": cold.throughput(corpus, index, work, pool, levels=server_levels)}
 
         _run_phase(results, "server", serve)
-    if "build" in phases:
-        _run_phase(
-            results, "build", lambda: measure.build_throughput(work / "build", embedder, sections=build_sections)
-        )
     if "scale" in phases:
         points: list[dict[str, Any]] = []
         for size in sizes:
@@ -226,7 +226,7 @@ def table(results: dict[str, Any]) -> str:
     if scale:
         lines += [
             "",
-            f"{'sections':>9}{'texts':>9}{'vectors':>8}{'FAISS':>14}{'build s':>10}{'size MB':>9}{'peak RAM MB':>13}"
+            f"{'sections':>9}{'texts':>9}{'vectors':>8}{'FAISS':>15}{'build s':>11}{'size MB':>9}{'peak RAM MB':>13}"
             f"{'search p50/p95 ms':>19}{'flat p50':>9}{'recall@10':>10}{'ask p50/p95 ms':>17}{'incr s':>8}{'re-embedded':>13}",
         ]
         for point in scale:
@@ -240,7 +240,7 @@ def table(results: dict[str, Any]) -> str:
             inc = point["incremental"]
             ram = max(point.get("peak_rss_mb", 0), q.get("query_peak_rss_mb", 0))
             lines.append(
-                f"{point['sections']:>9}{point['texts']:>9}{point['vectors']:>8}{kind:>14}{build_s:>10}"
+                f"{point['sections']:>9}{point['texts']:>9}{point['vectors']:>8}{kind:>15}{build_s:>11}"
                 f"{point['index_mb']:>9.0f}{ram:>13.0f}"
                 f"{q['search']['p50_ms']:>10.2f} / {q['search']['p95_ms']:<6.2f}"
                 f"{_fmt(q.get('flat_search', {}).get('p50_ms'), '.1f'):>9}{q['recall_at_10']:>10.3f}"

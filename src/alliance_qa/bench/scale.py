@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 
 from ..config import DEFAULT_MODEL
-from .measure import TimedEmbedder, folder_mb, peak_rss_mb, summary
+from .measure import TimedEmbedder, folder_mb, peak_rss_mb, summary, torch_threads
 from .synth import SyntheticCorpus, edit_one_section, questions, write_corpus
 
 #: Texts embedded with the real model to measure its rate when the build itself uses proxy vectors.
@@ -88,6 +88,7 @@ def run_build(sections: int, root: Path, vectors: str, seed: int = 1) -> dict[st
         "index_mb": folder_mb(build),
         "index_files_mb": files,
         "build_peak_rss_mb": peak_rss_mb(),
+        "torch_threads": torch_threads(),
     }
     if vectors == "real":
         result.update(build_s=round(build_s, 2), build_measured=True, embed_s=round(embed_s, 2))
