@@ -35,15 +35,17 @@ run: index
 	@echo "Starting the chat at http://$(HOST):$(PORT)/ (Ctrl-C to stop)"
 	$(BIN)/alliance-qa serve --host $(HOST) --port $(PORT)
 
+# Every test, browser and load tests included, on two workers (pytest-xdist; a whole file goes to one worker, so
+# its module fixtures are built once); `.venv/bin/pytest -m "not slow"` is the sub-minute inner loop.
 test: install-dev
-	$(BIN)/ruff check src tests
+	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/mypy
-	$(BIN)/pytest
+	$(BIN)/pytest -n 2 --dist loadfile
 
 # Speed against its limits and at scale (~15 min on 2 cores; not part of `make test`).
 # Writes bench/results.json and prints the table quoted in the README's Performance section.
 bench: $(VENV)/.installed-dev
-	$(BIN)/python -m alliance_qa.bench --out bench/results.json
+	$(BIN)/python -m benchmarks --out bench/results.json
 
 clean:
 	rm -rf $(VENV) index/current index/builds index/.build.lock test-artifacts

@@ -15,8 +15,8 @@ from click.testing import CliRunner
 
 from alliance_qa.assistant import Assistant
 from alliance_qa.cli import main
-from alliance_qa.embed import SentenceTransformerEmbedder
-from alliance_qa.index import current_build, load_index
+from alliance_qa.embed import Embedder
+from alliance_qa.load import current_build, load_index
 
 REPO = Path(__file__).resolve().parents[1]
 ARTICLE_NAME = "10-things-north-korea-and-russia-want.txt"
@@ -47,15 +47,15 @@ def edit(corpus_dir: Path, old: str, new: str) -> Path:
 
 
 def assert_answers_from(
-    corpus_dir: Path, index_dir: Path, embedder: SentenceTransformerEmbedder, build: Path | str, *, marker: str = "Rajin"
+    corpus_dir: Path, index_dir: Path, embedder: Embedder, build: Path | str, *, marker: str = "Rajin"
 ) -> Assistant:
-    """The index at ``index_dir`` loads as build ``build`` and a fresh assistant cites area 8 from it.
+    """The index at ``index_dir`` loads as build ``build`` and a fresh assistant (model ``embedder``) cites area 8 from it.
 
     ``auto_build=False``: the assistant must answer from what is on disk, never rebuild behind our back.
     """
     name = build if isinstance(build, str) else build.name
     assert load_index(index_dir).build_id == name
-    qa = Assistant(corpus_dir, index_dir, embedder=embedder, auto_build=False)
+    qa = Assistant(corpus_dir, index_dir, embedder.name, embedder=embedder, auto_build=False)
     answer = qa.ask(PORTS)
     assert not answer.abstained and answer.citations[0].number == 8
     assert marker in answer.citations[0].section_text
@@ -109,12 +109,13 @@ def without_root() -> Iterator[None]:
         os.seteuid(0)
 
 
-def build_pristine(root: Path, embedder: SentenceTransformerEmbedder) -> Path:
-    """Build the article's index once under ``root`` (``corpus/`` and ``index/``), to be copied per test."""
+def build_pristine(root: Path, embedder: Embedder) -> Path:
+    """Build the article's index once under ``root`` (``corpus/`` and ``index/``) with the model ``embedder``
+    (recorded as its name), to be copied per test."""
     corpus_dir = root / "corpus"
     corpus_dir.mkdir(parents=True)
     shutil.copy(REPO / "corpus" / ARTICLE_NAME, corpus_dir)
-    Assistant(corpus_dir, root / "index", embedder=embedder).build()
+    Assistant(corpus_dir, root / "index", embedder.name, embedder=embedder).build()
     return root
 
 
@@ -131,17 +132,17 @@ def copy_pristine(pristine: Path, dest: Path) -> tuple[Path, Path, Path]:
 # ----------------------------------------------------------------------------- bad questions
 
 
-EMPTY_MSG = 'Please type a question about the article, e.g. "Which ports matter for trade?"'
+EMPTY_MSG = 'Please type a question about the documents, e.g. "What is this about?"'
 NO_WORDS_MSG = (
-    'Please ask your question in words (this one has no letters or digits), e.g. "Which ports matter for trade?"'
+    'Please ask your question in words (this one has no letters or digits), e.g. "What is this about?"'
 )
 
 
 def english_only(script: str) -> str:
     """The message for a question mostly in another script's letters."""
     return (
-        "Please ask in English: the article and its search model are English-only, and this question is "
-        f'mostly in {script} letters. For example: "Which ports matter for trade?"'
+        "Please ask in English: the documents and their search model are English-only, and this question is "
+        f'mostly in {script} letters. For example: "What is this about?"'
     )
 
 

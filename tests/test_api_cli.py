@@ -1,4 +1,8 @@
-"""The public Python API and the CLI (in-process), including their error paths."""
+"""The public Python API and the CLI (in-process), including their error paths.
+
+Answers come from the real model over the session's read-only article index (``shared_env``); tests
+that build or only check errors use the fake embedder (``fake_env``).
+"""
 
 from __future__ import annotations
 
@@ -15,12 +19,23 @@ from alliance_qa.cli import main
 from alliance_qa.errors import QuestionError
 
 
+def point_at(qa: Assistant, monkeypatch: pytest.MonkeyPatch) -> Assistant:
+    """Point the env-var settings (see conftest) at ``qa``'s corpus and index."""
+    monkeypatch.setenv("ALLIANCE_QA_CORPUS", str(qa.settings.corpus_dir))
+    monkeypatch.setenv("ALLIANCE_QA_INDEX", str(qa.settings.index_dir))
+    return qa
+
+
 @pytest.fixture
-def built_env(assistant: Assistant, monkeypatch: pytest.MonkeyPatch) -> Assistant:
-    """The env-var settings (see conftest) point at the built tmp corpus and index."""
-    monkeypatch.setenv("ALLIANCE_QA_CORPUS", str(assistant.settings.corpus_dir))
-    monkeypatch.setenv("ALLIANCE_QA_INDEX", str(assistant.settings.index_dir))
-    return assistant
+def shared_env(shared_assistant: Assistant, monkeypatch: pytest.MonkeyPatch) -> Assistant:
+    """The settings name the session's article index, built with the real model (read-only: do not build)."""
+    return point_at(shared_assistant, monkeypatch)
+
+
+@pytest.fixture
+def fake_env(fake_assistant: Assistant, monkeypatch: pytest.MonkeyPatch) -> Assistant:
+    """The settings name a tmp copy of the article, built with the fake embedder (the configured model)."""
+    return point_at(fake_assistant, monkeypatch)
 
 
 def test_public_api_is_small_and_typed() -> None:
@@ -30,7 +45,7 @@ def test_public_api_is_small_and_typed() -> None:
         assert func.__doc__ and func.__annotations__
 
 
-def test_module_level_search_and_ask(built_env: Assistant) -> None:
+def test_module_level_search_and_ask(shared_env: Assistant) -> None:
     hits = alliance_qa.search("Which ports matter for trade?", k=5)
     assert 1 <= len(hits) <= 5
     assert hits[0].number == 8 and hits[0].title == "Access to Ports"
@@ -46,15 +61,15 @@ def test_module_level_search_and_ask(built_env: Assistant) -> None:
             assert quote in citation.section_text
 
 
-def test_module_level_build_index_is_incremental(built_env: Assistant) -> None:
+def test_module_level_build_index_is_incremental(fake_env: Assistant) -> None:
     report = alliance_qa.build_index()
     assert report.unchanged and report.embedded == 0 and report.sections == 11
 
 
-def test_explicit_settings_beat_environment(assistant: Assistant, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_explicit_settings_beat_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("ALLIANCE_QA_INDEX", str(tmp_path / "elsewhere"))
-    qa = Assistant(index_dir=assistant.settings.index_dir)
-    assert qa.settings.index_dir == assistant.settings.index_dir
+    qa = Assistant(index_dir=tmp_path / "mine")
+    assert qa.settings.index_dir == tmp_path / "mine"
     assert qa.settings.corpus_dir == tmp_path / "corpus"
 
 
@@ -72,24 +87,27 @@ def test_history_accepts_message_dicts_and_strings() -> None:
     ("question", "message"),
     [("", "Please type a question"), ("   \n\t ", "Please type a question"), ("x" * 1001, "1,001 characters long")],
 )
-def test_bad_questions_raise_a_friendly_error(shared_assistant: Assistant, question: str, message: str) -> None:
+def test_bad_questions_raise_a_friendly_error(tmp_path: Path, question: str, message: str) -> None:
+    qa = Assistant(tmp_path / "corpus", tmp_path / "index")  # refused before any corpus, index or model is needed
     with pytest.raises(QuestionError, match=message):
-        shared_assistant.ask(question)
+        qa.ask(question)
+    assert not (tmp_path / "index").exists()
 
 
-def test_bad_k_is_a_clear_error(shared_assistant: Assistant) -> None:
+def test_bad_k_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(QuestionError, match="k must be a whole number of at least 1, not 0"):
-        shared_assistant.search("ports", k=0)
+        Assistant(tmp_path / "corpus", tmp_path / "index").search("ports", k=0)
+    assert not (tmp_path / "index").exists()
 
 
-def test_cli_ask_prints_a_cited_answer(built_env: Assistant) -> None:
+def test_cli_ask_prints_a_cited_answer(shared_env: Assistant) -> None:
     result = CliRunner().invoke(main, ["ask", "Which ports matter for trade?"])
     assert result.exit_code == 0, result.output
     assert "Access to Ports (8)" in result.output
     assert "Vladivostok" in result.output
 
 
-def test_cli_ask_json_for_scripts(built_env: Assistant) -> None:
+def test_cli_ask_json_for_scripts(shared_env: Assistant) -> None:
     result = CliRunner().invoke(main, ["ask", "Which ports matter for trade?", "--json"])
     assert result.exit_code == 0, result.output
     data = json.loads(result.output)
@@ -100,26 +118,26 @@ def test_cli_ask_json_for_scripts(built_env: Assistant) -> None:
     assert first["number"] == 8 and first["title"] == "Access to Ports"
 
 
-def test_cli_search_lists_hits(built_env: Assistant) -> None:
+def test_cli_search_lists_hits(shared_env: Assistant) -> None:
     result = CliRunner().invoke(main, ["search", "fuel and electricity supply", "-k", "3"])
     assert result.exit_code == 0, result.output
     lines = [line for line in result.output.splitlines() if line[:2] in {"1.", "2.", "3."}]
     assert len(lines) == 3 and lines[0].startswith("1. Energy Resources (2)")
 
 
-def test_cli_build_reports_counts(built_env: Assistant) -> None:
-    article = next(built_env.settings.corpus_dir.glob("*.txt"))
+def test_cli_build_reports_counts(fake_env: Assistant) -> None:
+    article = next(fake_env.settings.corpus_dir.glob("*.txt"))
     article.write_text(article.read_text(encoding="utf-8").replace("Rajin", "Sonbong"), encoding="utf-8")
     result = CliRunner().invoke(main, ["build"])
     assert result.exit_code == 0, result.output
     assert "embedded 2 texts (1 sections)" in result.output and "removed 0 sections" in result.output
 
 
-def test_cli_empty_question_is_one_line_and_exit_2(built_env: Assistant) -> None:
+def test_cli_empty_question_is_one_line_and_exit_2(fake_env: Assistant) -> None:
     result = CliRunner().invoke(main, ["ask", "   "])
     assert result.exit_code == 2
     assert result.output.strip().splitlines() == [
-        'alliance-qa: error: Please type a question about the article, e.g. "Which ports matter for trade?"'
+        'alliance-qa: error: Please type a question about the documents, e.g. "What is this about?"'
     ]
     assert "Traceback" not in result.output
 
@@ -131,14 +149,15 @@ def test_cli_missing_corpus_is_one_line_and_exit_3(tmp_path: Path) -> None:
     assert "corpus folder" in result.output and "does not exist" in result.output
 
 
-def test_cli_bad_k_is_rejected_by_click(built_env: Assistant) -> None:
+def test_cli_bad_k_is_rejected_by_click(fake_env: Assistant) -> None:
     result = CliRunner().invoke(main, ["search", "ports", "-k", "0"])
     assert result.exit_code == 2
     assert "0 is not in the range 1<=x<=100" in result.output
 
 
-def test_cli_missing_model_is_one_line(built_env: Assistant, tmp_path: Path) -> None:
-    shutil.rmtree(built_env.settings.index_dir)
+@pytest.mark.slow  # the real loader: imports sentence-transformers before it fails
+def test_cli_missing_model_is_one_line(fake_env: Assistant, tmp_path: Path) -> None:
+    shutil.rmtree(fake_env.settings.index_dir)
     result = CliRunner().invoke(main, ["--model", str(tmp_path / "no-such-model"), "ask", "ports?"])
     assert result.exit_code == 7, result.output
     assert "cannot load embedding model" in result.output and "ALLIANCE_QA_MODEL" in result.output

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import json
+import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from alliance_qa.corpus import parse_document, read_corpus, split_sentences
+from alliance_qa import walk
+from alliance_qa.corpus import corpus_files, corpus_fingerprint, parse_document, read_corpus, split_sentences
 from alliance_qa.errors import CorpusError
 
 TITLES = [
@@ -43,10 +47,10 @@ def test_section_ids_are_slug_plus_number_and_stable(corpus_dir: Path) -> None:
     path.write_text(path.read_text(encoding="utf-8").replace("Rajin", "Rason"), encoding="utf-8")
     second, _ = read_corpus(corpus_dir)
     assert [s.id for s in first] == [s.id for s in second]
-    assert first[2].id == "10-things-north-korea-and-russia-want-2"
-    assert first[0].id == "10-things-north-korea-and-russia-want-intro"
+    assert first[2].id == "10-things-north-korea-and-russia-want.txt#2"
+    assert first[0].id == "10-things-north-korea-and-russia-want.txt#intro"
     changed = [a.id for a, b in zip(first, second, strict=True) if a.content_hash != b.content_hash]
-    assert changed == ["10-things-north-korea-and-russia-want-8"]
+    assert changed == ["10-things-north-korea-and-russia-want.txt#8"]
 
 
 def test_sentences_keep_initials_together_and_are_substrings(corpus_dir: Path) -> None:
@@ -75,7 +79,7 @@ def test_markdown_headings_start_sections() -> None:
 def test_numbered_sentence_inside_text_is_not_a_heading() -> None:
     doc = "Title\n\n1. First\n\nThe year 2. was odd.\n\n2. Second\n\nText.\n"
     sections = parse_document(doc, "x.txt")
-    assert [s.title for s in sections] == ["Title", "First", "Second"]
+    assert [s.title for s in sections] == ["First", "Second"]  # "Title" alone is the document title, no intro
 
 
 def test_file_without_numbered_items_is_one_intro_section(tmp_path: Path) -> None:
@@ -106,3 +110,446 @@ def test_empty_file_is_skipped_with_a_warning(corpus_dir: Path) -> None:
     sections, warnings = read_corpus(corpus_dir)
     assert len(sections) == 11
     assert warnings == ["skipped empty corpus file empty.md"]
+
+
+# --- Section interface: documents, labels, ids ------------------------------------------------
+
+
+def test_every_section_carries_its_document_and_title(corpus_dir: Path) -> None:
+    sections, _ = read_corpus(corpus_dir)
+    assert {s.document for s in sections} == {"10-things-north-korea-and-russia-want.txt"}
+    assert {s.document_title for s in sections} == {"10 Things North Korea and Russia Want from Each Other"}
+    assert [s.intro for s in sections] == [True] + [False] * 10
+    assert sections[0].label == "10 Things North Korea and Russia Want from Each Other (intro)"
+    assert sections[8].label == "Access to Ports (8)"
+
+
+def test_labels_number_title_or_intro() -> None:
+    doc = "# Guide\n\nWhat this guide is for.\n\n## 2. Numbered part\n\nAlpha.\n\n## Plain part\n\nBeta.\n"
+    intro, numbered, plain = parse_document(doc, "guide.md")
+    assert (intro.label, numbered.label, plain.label) == ("Guide (intro)", "Numbered part (2)", "Plain part")
+    assert (intro.intro, numbered.intro, plain.intro) == (True, False, False)
+
+
+def test_document_without_sections_is_one_section_cited_by_its_title() -> None:
+    (only,) = parse_document("# Release notes\n\nVersion 2 fixes the login bug.\n", "notes.md")
+    assert (only.title, only.label, only.intro, only.number) == ("Release notes", "Release notes", False, None)
+    assert only.text == "Version 2 fixes the login bug."
+    (plain,) = parse_document("Shopping list\n\nEggs and milk.\n", "list.txt")
+    assert (plain.label, plain.document_title, plain.intro) == ("Shopping list", "Shopping list", False)
+
+
+@pytest.mark.parametrize(
+    ("files", "ids"),
+    [
+        (
+            {"report.txt": "Report\n\n1. Wheat\n\nWheat goes by rail.\n", "report.md": "# Report\n\n## 1. Squid\n\nSquid goes by sea.\n"},
+            ["report.md#1", "report.txt#1"],
+        ),
+        (
+            {"a/faq.md": "# FAQ\n\n## Billing\n\nPay monthly.\n", "b/faq.md": "# FAQ\n\n## Billing\n\nPay yearly.\n"},
+            ["a/faq.md#billing", "b/faq.md#billing"],
+        ),
+        (
+            {"README.md": "# Tool\n\nIntro.\n\n## Install\n\nRun pip.\n", "docs/README.md": "# Tool\n\nIntro.\n\n## Install\n\nRun make.\n"},
+            ["README.md#intro", "README.md#install", "docs/README.md#intro", "docs/README.md#install"],
+        ),
+    ],
+    ids=["same-stem", "same-name-other-folder", "two-readmes"],
+)
+def test_section_ids_are_unique_across_files_sharing_a_name(tmp_path: Path, files: dict[str, str], ids: list[str]) -> None:
+    for name, text in files.items():
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text(text, encoding="utf-8")
+    sections, _ = read_corpus(tmp_path)
+    assert [s.id for s in sections] == ids
+    assert all(s.id.startswith(s.document + "#") for s in sections)
+    assert {s.document for s in sections} == set(files)
+
+
+def test_a_repeated_label_within_one_document_warns(tmp_path: Path) -> None:
+    (tmp_path / "a.md").write_text("# A\n\n## Ports\n\nOne.\n\n## Ports\n\nTwo.\n\n## Other\n\nThree.\n", encoding="utf-8")
+    (tmp_path / "b.md").write_text("# B\n\n## Ports\n\nFour.\n", encoding="utf-8")
+    sections, warnings = read_corpus(tmp_path)
+    assert [s.id for s in sections] == ["a.md#ports", "a.md#ports-2", "a.md#other", "b.md#ports"]
+    assert warnings == ["duplicate section 'Ports' in a.md: rename one so citations can tell them apart"]
+
+
+def test_section_ids_are_quoted_paths_and_repeat_titles_get_a_suffix() -> None:
+    doc = "# Notes\n\n## Setup\n\nOne.\n\n## Setup\n\nTwo.\n\n## 4. Setup\n\nThree.\n\n## 4. Again\n\nFour.\n"
+    ids = [s.id for s in parse_document(doc, "my notes/week 1.md")]
+    assert ids == ["my%20notes/week%201.md#setup", "my%20notes/week%201.md#setup-2",
+                   "my%20notes/week%201.md#4", "my%20notes/week%201.md#4-2"]
+    assert not any(" " in i for i in ids)
+
+
+def test_ids_depend_only_on_the_current_text() -> None:
+    before = "Doc\n\nIntro.\n\n1. Alpha\n\nA text.\n\n2. Beta\n\nB text.\n"
+    reordered = "Doc\n\nIntro.\n\n1. Beta\n\nB text.\n\n2. Alpha\n\nA text.\n"
+    first, second = parse_document(before, "d.txt"), parse_document(reordered, "d.txt")
+    assert [s.id for s in first] == [s.id for s in second] == ["d.txt#intro", "d.txt#1", "d.txt#2"]
+    assert [s.title for s in second] == ["Doc", "Beta", "Alpha"]
+    assert first[1].content_hash == parse_document(reordered.replace("Beta", "Gamma"), "d.txt")[2].content_hash
+    assert parse_document(before, "d.txt") == first
+
+
+# --- Markdown -------------------------------------------------------------------------------
+
+GUIDE = """# Tool Guide
+
+A guide to the tool.
+
+## Installation
+
+Install it with pip and check the version afterwards.
+
+```bash
+# install the tool
+pip install tool
+## not a heading either
+```
+
+~~~~
+# tilde fence
+```
+# still inside the tilde fence
+~~~~
+
+- In a list:
+
+    ```
+    # an indented fence
+    ```
+
+## 3. Configuration
+
+The config file lives in your home folder and is read at start-up.
+
+### Environment
+
+Variables override the config file; they start with TOOL_.
+
+## Usage
+
+Two ways:
+
+### Running
+
+Run the tool with the input file and it prints the result.
+
+### Nothing here
+
+## Troubleshooting
+
+If it fails, run it with -v and read the log.
+"""
+
+
+def test_markdown_code_blocks_are_code_not_headings() -> None:
+    sections = parse_document(GUIDE, "guide.md")
+    assert [s.title for s in sections] == ["Tool Guide", "Installation", "Configuration", "Environment", "Running",
+                                           "Troubleshooting"]
+    install = sections[1]
+    for comment in ("# install the tool", "## not a heading either", "# tilde fence", "# still inside the tilde fence",
+                    "# an indented fence"):
+        assert comment in install.text
+
+
+def test_markdown_title_intro_nesting_and_short_parents() -> None:
+    intro, install, config, env, running, trouble = parse_document(GUIDE, "guide.md")
+    assert {s.document_title for s in (intro, install, trouble)} == {"Tool Guide"}
+    assert (intro.intro, intro.text) == (True, "A guide to the tool.")
+    assert (config.number, config.label, env.number, env.label) == (3, "Configuration (3)", None, "Environment")
+    assert env.text == "Variables override the config file; they start with TOOL_."
+    # "Usage" has two words of its own before its sub-heading: they open "Running" instead.
+    assert running.text == "Two ways:\n\nRun the tool with the input file and it prints the result."
+    assert "Nothing here" not in [s.title for s in (intro, install, config, env, running, trouble)]
+
+
+def test_markdown_several_top_headings_are_all_sections() -> None:
+    doc = "# Install\n\nRun pip install tool.\n\n# Use\n\nRun tool FILE.\n"
+    sections = parse_document(doc, "page.md")
+    assert [(s.title, s.intro) for s in sections] == [("Install", False), ("Use", False)]
+    assert {s.document_title for s in sections} == {"Install"}
+
+
+def test_markdown_setext_front_matter_and_inline_marks() -> None:
+    doc = ("---\ntitle: \"The Handbook\"\nauthor: someone\n---\nWelcome text.\n\nGetting **started**\n"
+           "==================\n\nFirst steps for new people who join the workshop this year.\n\n"
+           "## The `config` file and [links](http://x) {#cfg}\n\nLives in your home folder.\n\n"
+           "Trouble\n-------\n\nAsk at the desk.\n")
+    sections = parse_document(doc, "handbook.md")
+    assert [s.label for s in sections] == ["The Handbook (intro)", "Getting started", "The config file and links",
+                                           "Trouble"]
+    assert sections[0].text == "Welcome text."
+    assert {s.document_title for s in sections} == {"The Handbook"}
+    assert sections[1].text == "First steps for new people who join the workshop this year."
+
+
+def test_markdown_without_a_top_heading_is_titled_by_its_first_line() -> None:
+    doc = "Quick notes on the tool\n\nSome intro.\n\n## Part\n\nPart text.\n"
+    intro, part = parse_document(doc, "notes.md")
+    assert intro.document_title == part.document_title == "Quick notes on the tool"
+    assert intro.label == "Quick notes on the tool (intro)"
+    assert intro.text == "Quick notes on the tool\n\nSome intro."
+
+
+# --- Plain text -----------------------------------------------------------------------------
+
+
+def _titles(doc: str) -> list[tuple[int | None, str]]:
+    return [(s.number, s.title) for s in parse_document(doc, "doc.txt")]
+
+
+HANDBOOK = """Workshop Handbook
+
+Welcome to the workshop. This handbook explains the rules.
+
+1. Opening Hours
+
+We open at 9am and close at 9pm every day.
+
+2. Getting Started
+
+Before you use any machine:
+
+{list}
+
+Then ask a steward to sign your card.
+
+3. Safety
+
+Wear goggles at all times.
+
+4. Lockers
+
+Lockers cost $12 a month.
+"""
+
+
+@pytest.mark.parametrize(
+    "items",
+    [
+        "1. Edit source code\n2. Run the tests\n3. Commit the change",
+        "1. Edit source code\n\n2. Run the tests\n\n3. Commit the change",
+        "1. Edit source code\nOpen the file.\n\n2. Run the tests\nUse the runner.\n\n3. Commit the change\nWrite why.",
+        "1. Edit source code\n\nOpen the file.\n\n2. Run the tests\n\nUse the runner.",
+        "1. Book a slot.\n2. Sign the sheet.\n3. Clean up.\n4. Lock the door.",
+    ],
+    ids=["tight-list", "blank-separated-list", "items-with-bodies", "two-items-with-bodies", "items-are-sentences"],
+)
+def test_numbered_list_inside_a_section_stays_in_it(items: str) -> None:
+    doc = HANDBOOK.format(list=items)
+    assert _titles(doc) == [(None, "Workshop Handbook"), (1, "Opening Hours"), (2, "Getting Started"),
+                            (3, "Safety"), (4, "Lockers")]
+    started = parse_document(doc, "doc.txt")[2]
+    assert "Edit source code" in started.text or "Book a slot" in started.text
+    assert started.text.endswith("Then ask a steward to sign your card.")
+
+
+def test_list_in_a_later_section_that_runs_up_to_the_next_number() -> None:
+    doc = HANDBOOK.format(list="See below.").replace(
+        "Wear goggles at all times.", "Rules:\n\n1. Goggles\n\nAlways.\n\n2. Gloves\n\nOften.\n\n3. Boots\n\nSteel caps."
+    )
+    assert [n for n, _ in _titles(doc)] == [None, 1, 2, 3, 4]
+    assert "3. Boots" in parse_document(doc, "doc.txt")[3].text
+
+
+def test_table_of_contents_is_not_a_set_of_sections() -> None:
+    doc = "Guide\n\nContents\n1. Alpha\n2. Beta\n\n1. Alpha\n\nAlpha text here.\n\n2. Beta\n\nBeta text here.\n"
+    sections = parse_document(doc, "doc.txt")
+    assert [(s.number, s.title) for s in sections] == [(None, "Guide"), (1, "Alpha"), (2, "Beta")]
+    assert "Contents\n1. Alpha\n2. Beta" in sections[0].text
+
+
+def test_a_numbered_line_before_the_real_numbering_is_not_a_section() -> None:
+    doc = "Guide\n\nIntro words.\n\n1) See below\n\nMore intro.\n\n1. One\n\nBody one.\n\n2. Two\n\nBody two.\n"
+    assert _titles(doc) == [(None, "Guide"), (1, "One"), (2, "Two")]
+
+
+def test_a_lone_numbered_title_standing_alone_is_a_section() -> None:
+    doc = "Addendum\n\nA note.\n\n  8. Access to Ports\n\n    The container terminal handles timber.\n"
+    assert _titles(doc) == [(None, "Addendum"), (8, "Access to Ports")]
+
+
+def test_a_note_that_is_only_a_list_is_one_section() -> None:
+    for items in ("1. Install Python\n2. Run make", "1. Install Python\n\n2. Run make\n\n3. Done"):
+        assert _titles(f"Setup notes\n\nSteps:\n\n{items}\n") == [(None, "Setup notes")]
+
+
+def test_plain_text_without_numbers_splits_at_title_lines() -> None:
+    doc = ("A Plain Essay\n\nWhy Gardens Matter\n\nGardens give people a place to rest, grow food and meet their "
+           "neighbours in the city.\n\nHow to Start\n=============\n\nPick a sunny spot, test the soil, and start with "
+           "a few easy vegetables such as beans.\n")
+    sections = parse_document(doc, "essay.txt")
+    assert [s.label for s in sections] == ["Why Gardens Matter", "How to Start"]
+    assert sections[1].text.startswith("Pick a sunny spot")
+    assert {s.document_title for s in sections} == {"A Plain Essay"}
+
+
+def test_plain_text_title_lines_need_real_text_after_them() -> None:
+    short = "Notes\n\nBuy milk\n\nAnd eggs too.\n\nCall Sam\n\nAbout the party.\n"
+    assert _titles(short) == [(None, "Notes")]
+    one = "Notes\n\nThe Only Heading\n\nGardens give people a place to rest, grow food and meet their neighbours often.\n"
+    assert _titles(one) == [(None, "Notes")]
+
+
+# --- Corpus walk limits ---------------------------------------------------------------------
+
+
+def _many(folder: Path, count: int, size: int = 10) -> None:
+    for n in range(count):
+        sub = folder / f"part{n:03d}"
+        sub.mkdir(parents=True)
+        (sub / "doc.txt").write_text(f"Doc {n}\n\n" + "x" * size + "\n", encoding="utf-8")
+
+
+def test_too_many_files_is_refused_naming_folder_count_and_setting(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    _many(tmp_path / "c", 6)
+    with pytest.raises(CorpusError) as info:
+        read_corpus(tmp_path / "c", max_files=5)
+    assert str(info.value) == (
+        f"corpus folder {tmp_path / 'c'} has more than 5 .txt/.md files (ALLIANCE_QA_MAX_FILES=5): point "
+        "ALLIANCE_QA_CORPUS at the folder that holds only your documents, or raise ALLIANCE_QA_MAX_FILES"
+    )
+    assert len(read_corpus(tmp_path / "c", max_files=6)[0]) == 6
+    monkeypatch.setenv("ALLIANCE_QA_MAX_FILES", "5")
+    with pytest.raises(CorpusError, match=r"more than 5 \.txt/\.md files"):
+        corpus_files(tmp_path / "c")
+    assert len(corpus_files(tmp_path / "c", max_files=10)) == 6  # the keyword wins over the environment
+
+
+def test_too_many_bytes_is_refused_naming_the_setting(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    _many(tmp_path / "c", 3, size=400)
+    monkeypatch.setenv("ALLIANCE_QA_MAX_BYTES", "1_000")
+    with pytest.raises(CorpusError) as info:
+        read_corpus(tmp_path / "c")
+    assert str(info.value) == (
+        f"corpus folder {tmp_path / 'c'} has more than 1,000 bytes of .txt/.md files (3 files, {3 * 408:,} bytes so far; "
+        "ALLIANCE_QA_MAX_BYTES=1,000): point ALLIANCE_QA_CORPUS at the folder that holds only your documents, "
+        "or raise ALLIANCE_QA_MAX_BYTES"
+    )
+    assert len(read_corpus(tmp_path / "c", max_bytes=2000)[0]) == 3
+
+
+def test_bad_limit_setting_is_a_clear_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    _many(tmp_path / "c", 1)
+    monkeypatch.setenv("ALLIANCE_QA_MAX_FILES", "lots")
+    with pytest.raises(CorpusError, match=r"^ALLIANCE_QA_MAX_FILES='lots' is not a whole number above 0: set it to e\.g\. 2000$"):
+        read_corpus(tmp_path / "c")
+
+
+def test_walk_stops_as_soon_as_a_limit_is_passed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    _many(tmp_path / "c", 40)
+    visited: list[str] = []
+    real_walk = os.walk
+
+    def counting_walk(top: Path, **kwargs: object) -> Iterator[tuple[str, list[str], list[str]]]:
+        for root, dirs, files in real_walk(top, followlinks=False):
+            visited.append(root)
+            yield root, dirs, files
+
+    monkeypatch.setattr(walk.os, "walk", counting_walk)
+    with pytest.raises(CorpusError, match="more than 3 "):
+        corpus_files(tmp_path / "c", max_files=3)
+    assert len(visited) == 5  # the top folder and the first four parts, not all 40
+
+
+def test_walk_counts_every_entry_so_a_huge_tree_is_refused_quickly(tmp_path: Path) -> None:
+    folder = tmp_path / "c"
+    folder.mkdir()
+    (folder / "doc.txt").write_text("Doc\n\nText.\n", encoding="utf-8")
+    for n in range(61):
+        (folder / f"image{n}.png").write_bytes(b"")
+    with pytest.raises(CorpusError) as info:
+        corpus_files(folder, max_files=3)
+    assert str(info.value).startswith(
+        f"corpus folder {folder} holds more than 60 files and folders (the walk stops at 20 x ALLIANCE_QA_MAX_FILES=3): "
+    )
+    assert corpus_files(folder, max_files=4) == [folder / "doc.txt"]
+
+
+def test_the_filesystem_root_is_refused_not_walked() -> None:
+    with pytest.raises(CorpusError, match=r"^corpus folder / (holds|has) more than "):
+        read_corpus(Path("/"))
+
+
+@pytest.mark.parametrize("where", ["index", "index/deeper", "."])
+def test_a_corpus_that_contains_the_index_folder_is_refused(corpus_dir: Path, where: str) -> None:
+    index = corpus_dir / where
+    with pytest.raises(CorpusError) as info:
+        read_corpus(corpus_dir, index_dir=index)
+    assert str(info.value) == (
+        f"corpus folder {corpus_dir} contains the index folder {index}: keep the index outside the corpus "
+        "(set ALLIANCE_QA_INDEX or ALLIANCE_QA_CORPUS)"
+    )
+    assert len(read_corpus(corpus_dir, index_dir=corpus_dir.parent / "index")[0]) == 11
+    assert corpus_fingerprint(corpus_dir, index_dir=index) == {}
+
+
+# --- The test corpora of tests/data (branch data): every golden section is parsed as written --
+
+DATA = Path(__file__).resolve().parent / "data"
+
+
+@pytest.mark.parametrize("name", ["numbered-txt", "two-party", "markdown-guide"])
+def test_golden_sections_of_the_test_corpora_are_found(name: str) -> None:
+    golden = DATA / f"{name}.golden.jsonl"
+    if not golden.exists():
+        pytest.skip(f"SKIPPED: {golden} is not in this checkout (tests/data comes from the data branch)")
+    rows = [json.loads(line) for line in golden.read_text(encoding="utf-8").splitlines() if line.strip()]
+    sections, warnings = read_corpus(DATA / name)
+    assert warnings == []
+    found = {(s.document, "intro" if s.intro else s.number if s.number is not None else s.title) for s in sections}
+    wanted = {(r["document"], r["section"]) for r in rows[1:] if r.get("document") and r.get("section") is not None}
+    assert wanted <= found
+    assert {s.document for s in sections} == set(rows[0]["documents"])
+    numbered = [s.number for s in sections if s.number is not None]
+    assert numbered == sorted(numbered) and len(numbered) == len(set(numbered))
+
+
+def test_a_title_line_alone_is_not_an_intro() -> None:
+    sections = parse_document("Addendum\n\n  8. Access to Ports\n\n    The terminal handles timber.\n", "add.txt")
+    assert [(s.label, s.document_title) for s in sections] == [("Access to Ports (8)", "Addendum")]
+    (only,) = parse_document("Just a title\n", "one.txt")
+    assert (only.label, only.text) == ("Just a title", "Just a title")
+
+
+def test_markdown_html_comments_are_neither_text_nor_headings() -> None:
+    doc = "# Doc\n\n<!--\n## Hidden heading\nhidden text\n-->\nShown intro.\n\n<!-- one line -->\n## Real\n\nReal text.\n"
+    intro, real = parse_document(doc, "c.md")
+    assert (intro.text, real.title, real.text) == ("Shown intro.", "Real", "Real text.")
+
+
+def test_a_deleted_section_leaves_a_gap_in_the_numbering_not_a_merge() -> None:
+    doc = HANDBOOK.format(list="See the board.").replace("3. Safety\n\nWear goggles at all times.\n\n", "")
+    assert _titles(doc) == [(None, "Workshop Handbook"), (1, "Opening Hours"), (2, "Getting Started"), (4, "Lockers")]
+    doc = HANDBOOK.format(list="1. Edit source code\n\nOpen it.\n\n2. Run the tests\n\nRun them.").replace(
+        "3. Safety\n\nWear goggles at all times.\n\n", ""
+    )
+    assert [n for n, _ in _titles(doc)] == [None, 1, 2, 4]
+
+
+def test_a_long_handbook_keeps_every_section_and_every_list_inside() -> None:
+    parts = ["Essays\n\nA collection.\n"]
+    for n in range(1, 1201):
+        parts.append(f"{n}. Essay Number {n}\n\nThe essay {n} begins.\n\nSteps:\n\n1. Edit source code\n\nOpen it.\n\n"
+                     "2. Run the tests\n\nRun them.\n\n3. Commit\n\nDone.\n")
+    sections = parse_document("\n".join(parts), "essays.txt")
+    assert [s.number for s in sections] == [None, *range(1, 1201)]
+    assert all(s.text.endswith("Done.") for s in sections[1:])
+
+
+def test_markdown_closing_hashes_are_dropped_but_a_hash_in_a_word_is_kept() -> None:
+    doc = "Notes on C#\n\n## C#\n\nA language.\n\n## Title ##\n\nText.\n"
+    assert [(s.title, s.document_title) for s in parse_document(doc, "l.md")] == [
+        ("C#", "Notes on C#"), ("Title", "Notes on C#")
+    ]
+
+
+def test_numbered_list_items_with_long_bodies_are_not_title_lines() -> None:
+    body = "Open the terminal and type the command shown on the screen, then wait until it finishes its work."
+    doc = f"Setup notes\n\nFollow these steps.\n\n1. Install Python\n\n{body}\n\n3. Run make\n\n{body}\n"
+    assert _titles(doc) == [(None, "Setup notes"), (1, "Install Python"), (3, "Run make")]
+    doc = f"Setup notes\n\nFollow these steps.\n\n1. Install Python\n\n{body}\n\n9. Run make\n\n{body}\n"
+    assert _titles(doc) == [(None, "Setup notes"), (1, "Install Python")]

@@ -76,8 +76,8 @@ def test_eval_with_a_missing_golden_file_says_so_in_one_line(shared_assistant: A
     code, out, err = run(shared_assistant, "eval", "--golden", str(missing))
     assert code != 0 and out == ""
     assert err.strip() == (
-        f"alliance-qa: error: golden set {missing} not found: run `alliance-qa eval` from the repository root "
-        "or pass --golden PATH"
+        f"alliance-qa: error: golden set {missing} not found: pass --golden PATH (e.g. tests/golden.jsonl in the "
+        "repository)"
     )
 
 
@@ -130,5 +130,65 @@ def test_halves_alternate_within_each_kind() -> None:
 
 def test_raw_baseline_text_keeps_the_look_alike_letters(corpus_dir: Path) -> None:
     sections = raw_sections(corpus_dir)
-    assert len(sections) == 11 and [a for a, _ in sections] == list(range(11))
+    assert len(sections) == 11 and [k for (_, k), _ in sections] == ["intro", *range(1, 11)]
     assert "\u0435" in sections[2][1], "the raw baseline must see the article as received"
+
+
+# ----------------------------------------------------------------------------- golden format 2, several corpora
+
+DATA = Path(__file__).with_name("data")
+
+
+def test_format_2_is_read_with_documents_sections_and_parties() -> None:
+    from alliance_qa.evaluate import read_golden
+
+    golden = read_golden(DATA / "two-party.golden.jsonl")
+    assert golden.version == 2 and golden.header["documents"] == ["what-chile-and-argentina-want.txt"]
+    wants = [i for i in golden.items if i.whole == "wants"]
+    assert wants and all(i.party in {"Chile", "Argentina"} for i in wants)
+    assert {i.area for i in golden.items if i.kind not in ("offtopic", "whole") and i.area is not None} >= {"intro", 1, 10}
+    assert all(i.document == "what-chile-and-argentina-want.txt" for i in golden.items if i.area is not None)
+
+
+def test_matching_a_section_by_document_number_title_or_parent() -> None:
+    from alliance_qa.evaluate import matches, whole_matches
+
+    item = Item("x", "direct", "q", "Writing Recipes", document="guide.md", parent="Recipes")
+    assert matches(item, ("guide.md", "writing recipes")) and matches(item, ("guide.md", "Recipes"))
+    assert not matches(item, ("other.md", "Writing Recipes"))
+    assert matches(Item("y", "direct", "q", "intro"), ("a.txt", "intro")) and matches(Item("z", "direct", "q", 0), "intro")
+    assert whole_matches(Item("w", "whole", "q", None, whole="nk_wants"), "North Korea_wants")
+    assert whole_matches(Item("w", "whole", "q", None, whole="wants", party="Chile"), "Chile_wants")
+    assert not whole_matches(Item("w", "whole", "q", None, whole="wants", party="Chile"), "Argentina_wants")
+
+
+def test_a_golden_set_for_another_corpus_is_refused_with_the_fix(shared_assistant: Assistant) -> None:
+    from alliance_qa.evaluate import check_golden, read_golden
+
+    with pytest.raises(AllianceQAError) as info:
+        check_golden(read_golden(DATA / "numbered-txt.golden.jsonl"), shared_assistant.index.sections)
+    message = str(info.value)
+    assert "does not match the corpus it is run against" in message
+    assert "harbor-street-workshop-handbook.txt" in message and "--corpus tests/data/numbered-txt" in message
+
+
+@pytest.mark.slow  # builds its corpus with the real model
+def test_eval_runs_a_format_2_set_on_its_own_corpus_from_any_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rows = [json.loads(line) for line in (DATA / "two-party.golden.jsonl").read_text(encoding="utf-8").splitlines()]
+    header, items = rows[0], rows[1:]
+    keep = [r for r in items if r["id"] in {"a1-direct-1", "off-13", "whole-1"}] or items[:3]
+    small = DATA / "two-party.small-test.golden.jsonl"  # beside the corpus, so its header's path resolves
+    try:
+        small.write_text("".join(json.dumps(r) + "\n" for r in [header, *keep]), encoding="utf-8")
+        monkeypatch.chdir(tmp_path)
+        monkeypatch.delenv("ALLIANCE_QA_CORPUS")
+        result = CliRunner().invoke(main, ["eval", "--golden", str(small), "--json"])
+    finally:
+        small.unlink(missing_ok=True)
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert data["corpus"].endswith("tests/data/two-party")
+    assert data["cutoffs"]["source"] == "calibrated for this build" and data["cutoffs"]["abstain_below"] > 0
+    assert not (tmp_path / "index").exists(), "a golden set's own corpus is indexed in a temporary folder"

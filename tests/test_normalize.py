@@ -26,8 +26,8 @@ def test_nfkc_and_caps_lookalikes() -> None:
     assert normalize("ЕNЕRGY") == "ENERGY"  # Cyrillic capital IE inside a Latin word
 
 
-def test_no_cyrillic_ie_left_in_indexed_text(assistant: Assistant) -> None:
-    build = assistant.index.path
+def test_no_cyrillic_ie_left_in_indexed_text(fake_assistant: Assistant) -> None:
+    build = fake_assistant.index.path
     for name in ("units.jsonl", "sections.jsonl", "manifest.json"):
         text = (build / name).read_text(encoding="utf-8")
         assert "\u0435" not in text, name
@@ -42,6 +42,6 @@ def test_energy_typed_or_pasted_with_lookalikes_retrieves_area_2(shared_assistan
         assert hits[0].number == 2, (question, [(h.number, h.score) for h in hits])
 
 
-def test_raw_corpus_file_is_unchanged_by_indexing(assistant: Assistant, corpus_dir: Path) -> None:
+def test_raw_corpus_file_is_unchanged_by_indexing(fake_assistant: Assistant, corpus_dir: Path) -> None:
     raw = next(corpus_dir.iterdir()).read_text(encoding="utf-8")
     assert raw.count("\u0435") > 100  # the corpus stays exactly as received

@@ -9,11 +9,11 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
 
-from alliance_qa import intent
 from alliance_qa.answer import (
     ABSTAIN_BELOW,
     CONNECTING_PHRASES,
@@ -25,6 +25,7 @@ from alliance_qa.answer import (
 from alliance_qa.assistant import Assistant
 from alliance_qa.errors import AllianceQAError
 from alliance_qa.evaluate import COLUMNS, LOWER_IS_BETTER, Report, load_golden, run_eval
+from alliance_qa.profile import plural
 
 GOLDEN = Path(__file__).with_name("golden.jsonl")
 ITEMS = load_golden(GOLDEN)
@@ -40,7 +41,8 @@ def report(shared_assistant: Assistant) -> Report:
 
 
 def test_golden_set_has_every_kind_of_question() -> None:
-    areas = {a: sum(1 for i in ITEMS if i.area == a and i.kind not in ("followup", "whole")) for a in range(11)}
+    areas = {a: sum(1 for i in ITEMS if i.area == (a or "intro") and i.kind not in ("followup", "whole"))
+             for a in range(11)}
     assert len(ITEMS) >= 90, f"golden set has {len(ITEMS)} questions; the issue asks for at least 90"
     assert min(areas.values()) >= 5, f"questions per area (0 = intro): {areas}; each needs at least 5"
     kinds = {k: sum(1 for i in ITEMS if i.kind == k) for k in {i.kind for i in ITEMS}}
@@ -80,8 +82,10 @@ def test_product_beats_every_baseline_on_every_column(report: Report) -> None:
 
 def allowed_words(qa: Assistant) -> set[str]:
     """Words an answer may contain outside its quotes: the fixed phrases, examples, side names, titles."""
-    phrases = [re.sub(r"\{\w+\}", " ", p) for p in (*CONNECTING_PHRASES, *EXAMPLES)]  # drop placeholders
-    fixed = " ".join([*phrases, *(name for name, _ in intent.PARTIES.values())])
+    profile = qa.profile
+    phrases = [re.sub(r"\{\w+\}", " ", p) for p in (*CONNECTING_PHRASES, *EXAMPLES, *profile.examples)]
+    fixed = " ".join([*phrases, *(name for name, _ in profile.parties), profile.section_word, plural(profile.section_word),
+                      *(d.title for d in profile.documents)])
     titles = " ".join(s.title for s in qa.index.sections)
     return {w.casefold() for w in re.findall(r"[^\W\d_]+", fixed + " " + titles)}
 
@@ -149,8 +153,9 @@ def test_overview_gives_the_intro_gist_and_the_ten_areas(shared_assistant: Assis
 @pytest.mark.parametrize(
     ("question", "kind", "own", "foreign"),
     [
-        ("What does North Korea want from Russia?", "nk_wants", "North Korea seeks investment", "Russia is interested"),
-        ("What's in it for Moscow?", "ru_wants", "Russia aims to strengthen its influence", "North Korea seeks"),
+        ("What does North Korea want from Russia?", "North Korea_wants", "North Korea seeks investment",
+         "Russia is interested"),
+        ("What's in it for Moscow?", "Russia_wants", "Russia aims to strengthen its influence", "North Korea seeks"),
     ],
 )
 def test_one_sides_wants_are_quoted_across_areas(
@@ -190,7 +195,7 @@ def test_a_follow_up_is_resolved_with_the_earlier_topic(
 
 
 def test_gradio_message_history_works_like_plain_strings(shared_assistant: Assistant) -> None:
-    history = [
+    history: list[dict[str, Any] | str] = [
         {"role": "user", "content": [{"type": "text", "text": "Tell me about the ports"}]},
         {"role": "assistant", "content": "**Access to Ports (8)** ..."},
     ]
@@ -244,7 +249,9 @@ def test_the_cutoff_is_a_named_setting(
     shared_assistant: Assistant, embedder: object, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     settings = shared_assistant.settings
-    assert shared_assistant.abstain_below == ABSTAIN_BELOW
+    assert shared_assistant.abstain_below is None  # no override: the cutoffs calibrated for this build
+    profile = shared_assistant.profile
+    assert profile.calibration["inscope"] > 0 and 0.1 < profile.abstain_below <= profile.names_only_below < 0.6
     strict = Assistant(settings.corpus_dir, settings.index_dir, embedder=embedder, abstain_below=5.0)  # type: ignore[arg-type]
     assert strict.ask("Which ports matter for trade?").abstained
     monkeypatch.setenv("ALLIANCE_QA_ABSTAIN_BELOW", "5")
@@ -272,7 +279,7 @@ class CountingEmbedder:
 
     def encode(self, texts: list[str], *, progress: bool = False) -> np.ndarray:
         self.calls.append(list(texts))
-        return self.inner.encode(texts)  # type: ignore[attr-defined,no-any-return]
+        return self.inner.encode(texts)  # type: ignore[attr-defined]
 
 
 def test_only_the_question_is_embedded_once_and_earlier_questions_come_from_the_cache(
@@ -295,3 +302,69 @@ def test_golden_file_is_valid_json_lines() -> None:
     for n, line in enumerate(GOLDEN.read_text(encoding="utf-8").splitlines(), 1):
         row = json.loads(line)
         assert set(row) <= {"id", "kind", "question", "area", "history", "whole"}, f"line {n}: {sorted(row)}"
+
+
+# ----------------------------------------------------------------------------- rules without a cutoff's help
+
+
+@pytest.mark.parametrize(
+    ("question", "section"),
+    [
+        ("How far from the camera should I hold the package?", "Hold the package 15 to 20 cm from the webcam."),
+        ("How long does importing 1,000 rows take?", "Importing 1,000 rows takes a few seconds."),
+        ("How long does the upload take?", "The upload takes about 30 seconds."),
+    ],
+)
+def test_a_figure_in_the_section_answers_how_far_and_how_long(question: str, section: str) -> None:
+    from alliance_qa.intent import missing_answer_type
+
+    assert missing_answer_type(question, [section]) is None
+    assert missing_answer_type(question, ["The workshop has a loading bay."]) == "measure"
+
+
+@pytest.mark.parametrize(
+    ("question", "answers", "lacks", "kind"),
+    [
+        ("Who wrote War and Peace?", "The report was written by the committee.", "The plan costs $45.", "attribute"),
+        ("Who invented the 3D printer?", "She invented a new loom in 1801.", "We have two 3D printers.", "attribute"),
+        ("How cold does it get in winter?", "Winter nights drop to -10 degrees.", "The pass closes in winter.",
+         "measure"),
+        ("What time zone is the city in?", "The city keeps its own time zone.", "The desk opens at 9am.", "attribute"),
+    ],
+)
+def test_who_did_it_how_cold_and_time_zone_need_that_fact(question: str, answers: str, lacks: str, kind: str) -> None:
+    from alliance_qa.intent import missing_answer_type
+
+    assert missing_answer_type(question, [answers]) is None
+    assert missing_answer_type(question, [lacks]) == kind
+
+
+def test_foreign_words_outweigh_a_shared_product_name_but_not_a_real_match() -> None:
+    from alliance_qa.lexical import LexicalIndex
+
+    sections = ["The Maker plan adds the laser cutter and the filament printer.", "Lockers cost $8 a month."]
+    lexical = LexicalIndex(sections)
+    off = lexical.terms("Is printer filament biodegradable in landfill?")
+    inside = lexical.terms("Which plan adds the laser cutter?")
+    assert lexical.outweighed(off, 0) and not lexical.outweighed(inside, 0)
+    # a party's other name is not foreign, though the text never uses it
+    named = lexical.terms("Which plan does Halvik add?")
+    assert lexical.outweighed(named, 0) and not lexical.outweighed(named, 0, frozenset({"halvik"}))
+
+
+def test_a_real_word_is_not_taken_for_a_typo_of_another(tmp_path: Path) -> None:
+    """"snow" is not a slip for "show", nor "flat" for "flag": a word of the model's vocabulary matches only its
+    own forms and its other national spelling; a misspelling ("shwo", "lokers") still matches."""
+    from alliance_qa.embed import model_words
+    from alliance_qa.lexical import LexicalIndex
+
+    sections = ["The show opens at the centre. Keep meat in the freezer.", "Lockers have a colour code and a flag."]
+    dictionary = model_words("all-MiniLM-L6-v2")
+    assert {"snow", "flat", "freeze", "colour"} <= dictionary and not {"shwo", "lokers"} & dictionary
+    lexical = LexicalIndex(sections, dictionary=dictionary)
+    found = {t.word: [s for s, _ in t.stems] for t in lexical.terms("snow flat shwo lokers freeze color center")}
+    assert found == {"snow": [], "flat": [], "shwo": ["show"], "lokers": ["locker"], "freeze": ["freezer"],
+                     "color": ["colour"], "center": ["centr"]}
+    # without a dictionary (a model without a vocabulary file) every near spelling matches, as before
+    assert [s for s, _ in LexicalIndex(sections).terms("snow")[0].stems] == ["show"]
+    assert model_words(str(tmp_path)) == frozenset()

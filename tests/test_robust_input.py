@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import CliRunner
@@ -206,3 +207,77 @@ def test_questions_do_not_touch_the_corpus_or_index(shared_assistant: Assistant)
         run_cli(shared_assistant, "ask", case.question)
     assert (index_dir / "current").resolve() == before
     assert sorted(p.name for p in shared_assistant.settings.corpus_dir.iterdir()) == files
+
+
+# ----------------------------------------------------------------------------- bounded cost per question
+
+
+def nested(depth: int, inner: object) -> object:
+    """``inner`` wrapped in ``depth`` lists (built without recursion)."""
+    for _ in range(depth):
+        inner = [inner]
+    return inner
+
+
+def test_a_history_nested_50000_deep_is_ignored_not_a_recursion_error(shared_assistant: Assistant) -> None:
+    deep = nested(50_000, {"type": "text", "text": "Which ports matter for trade?"})
+    history = [{"role": "user", "content": deep}, {"role": "assistant", "content": deep}]
+    answer = shared_assistant.ask(NORMAL, history=history)
+    assert not answer.abstained and answer.citations[0].number == 8
+    follow_up = shared_assistant.ask("Why would that boost trade?", history=history)  # the deep turn is not read
+    assert isinstance(follow_up, Answer)
+
+
+def test_only_recent_short_history_turns_are_read() -> None:
+    from alliance_qa.assistant import previous_questions
+    from alliance_qa.limits import MAX_HISTORY_TURNS
+
+    turns = [f"Question {i}?" for i in range(1000)]
+    assert previous_questions(turns) == turns[-MAX_HISTORY_TURNS:]
+    too_long = "Which ports matter for trade? " + "x" * 1000  # over the 1,000-character question limit
+    assert previous_questions(["Which ports?", too_long, {"role": "user", "content": [{"text": too_long}]}]) == [
+        "Which ports?"
+    ]
+
+
+class RecordingEmbedder:
+    """The shared model, recording how many word pieces each text it embeds has."""
+
+    def __init__(self, real: object) -> None:
+        self.real, self.pieces = real, []  # type: ignore[var-annotated]
+        self._model = real._model  # type: ignore[attr-defined]
+        self.dimension = real.dimension  # type: ignore[attr-defined]
+
+    def encode(self, texts: list[str], **kwargs: object) -> object:
+        self.pieces += [len(self._model.tokenizer(t, add_special_tokens=False)["input_ids"]) for t in texts]
+        return self.real.encode(texts)  # type: ignore[attr-defined]
+
+
+def test_adversarial_text_has_bounded_embedding_and_typo_matching(
+    shared_assistant: Assistant, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """999 random characters: the model reads at most 64 word pieces (not ~850), typo matching at most 12 words."""
+    import random
+    import string
+
+    from alliance_qa.lexical import LexicalIndex
+
+    recorder = RecordingEmbedder(shared_assistant.embedder)
+    qa = Assistant(shared_assistant.settings.corpus_dir, shared_assistant.settings.index_dir,
+                   embedder=recorder, auto_build=False)  # type: ignore[arg-type]
+    scans: list[str] = []
+    real_near = LexicalIndex._near
+    def near(self: LexicalIndex, word: str) -> Any:
+        scans.append(word)
+        return real_near(self, word)
+
+    monkeypatch.setattr(LexicalIndex, "_near", near)
+    rng = random.Random(7)
+    words = " ".join("".join(rng.choice(string.ascii_lowercase) for _ in range(rng.randint(4, 9))) for _ in range(150))
+    printable = "".join(rng.choice(string.printable[:94]) for _ in range(999))
+    for question in (words[:999], "".join(rng.choice(string.ascii_lowercase) for _ in range(999)), printable):
+        scans.clear()
+        assert qa.ask(question).abstained
+        assert len(scans) <= 12 and all(len(w) <= 30 for w in scans), (len(scans), max(map(len, scans), default=0))
+    assert 0 < max(recorder.pieces) <= 64
+    assert_still_answers(qa)

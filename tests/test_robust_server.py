@@ -1,8 +1,10 @@
 """The real server under bad questions, load, rebuilds and concurrent builds; and its security.
 
-All traffic is on 127.0.0.1 and every loop is bounded.  Servers are ``alliance-qa
-serve`` subprocesses started by ``serverutil`` (the web chat's fixture); only the
-default-bind test starts its own, because ``serverutil`` always passes ``--host``.
+All traffic is on 127.0.0.1 and every loop is bounded.  Read-only tests share the session's
+in-process chat server (``chat_server``, the real model); a test that edits its corpus serves its
+own in-process; only the login server (the CLI's default bind) and the memory test (the server's
+RSS) are ``alliance-qa serve`` subprocesses, on the fake embedder.  Concurrent builds are torch-free
+children on the fake embedder, paused inside their embedding.
 Latency figures are printed (and saved under test-artifacts/), never asserted.
 """
 
@@ -28,24 +30,26 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
-from alliance_qa import index as index_module
+from alliance_qa import build as build_module
 from alliance_qa.answer import DECLINE
 from alliance_qa.assistant import Assistant
 from alliance_qa.cli import main
 from alliance_qa.embed import SentenceTransformerEmbedder
-from alliance_qa.index import load_index, read_build
+from alliance_qa.load import load_index, read_build
 from alliance_qa.normalize import normalize
+from fakeembed import CHILD_CLI, HashEmbedder
+from fakeembed import NAME as FAKE_MODEL
 from robustutil import (
     ARTICLE_NAME,
     CASES,
     PORTS,
     Case,
     assert_answers_from,
-    build_pristine,
     copy_pristine,
     current,
 )
-from serverutil import HOST, REPO, START_TIMEOUT_S, ServerProcess, _status, free_port, running_server
+from serverutil import HOST, REPO, Server, running_server, serving, start_server
+from waiting import wait_for
 
 pytestmark = pytest.mark.server
 
@@ -104,7 +108,7 @@ def report_figures(name: str, figures: dict[str, Any], capsys: pytest.CaptureFix
 
 
 def raw_request(
-    server: ServerProcess, method: str, path: str, body: bytes | None = None, headers: dict[str, str] | None = None
+    server: Server, method: str, path: str, body: bytes | None = None, headers: dict[str, str] | None = None
 ) -> tuple[int, bytes, dict[str, str]]:
     """One raw request to ``server`` (the path is sent exactly as given, no normalization)."""
     conn = http.client.HTTPConnection(HOST, server.port, timeout=30)
@@ -116,7 +120,7 @@ def raw_request(
         conn.close()
 
 
-def rest_chat(server: ServerProcess, question: str, cookie: str | None = None) -> tuple[str, str]:
+def rest_chat(server: Server, question: str, cookie: str | None = None) -> tuple[str, str]:
     """Ask ``/chat`` through Gradio's REST API (``/gradio_api/call/chat``): ``(reply, sources)``.
 
     Unlike gradio_client this can send any JSON string, lone surrogates included.
@@ -154,7 +158,7 @@ WEB_CASES = [c for c in CASES if c.id != "lone-surrogate"]  # gradio_client cann
 
 
 @pytest.mark.parametrize("case", WEB_CASES, ids=[c.id for c in WEB_CASES])
-def test_bad_question_through_gradio_client(case: Case, chat_server: ServerProcess) -> None:
+def test_bad_question_through_gradio_client(case: Case, chat_server: Server) -> None:
     client = chat_server.client()
     reply, sources = client.predict(case.question, api_name="/chat")
     check_web_reply(case, reply, sources)
@@ -165,13 +169,13 @@ def test_bad_question_through_gradio_client(case: Case, chat_server: ServerProce
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
-def test_bad_question_through_the_rest_api(case: Case, chat_server: ServerProcess) -> None:
+def test_bad_question_through_the_rest_api(case: Case, chat_server: Server) -> None:
     reply, sources = rest_chat(chat_server, case.question)
     check_web_reply(case, reply, sources)
     assert first_area(*rest_chat(chat_server, PORTS)) == "8"
 
 
-def test_bad_questions_leave_no_traceback_in_the_server_log(chat_server: ServerProcess) -> None:
+def test_bad_questions_leave_no_traceback_in_the_server_log(chat_server: Server) -> None:
     for case in CASES:
         rest_chat(chat_server, case.question)
     log = chat_server.log_text()
@@ -194,7 +198,7 @@ class Reply:
     ended: float
 
 
-def ask_session(server: ServerProcess, session: int, questions: list[str]) -> list[Reply]:
+def ask_session(server: Server, session: int, questions: list[str]) -> list[Reply]:
     """One gradio_client session asking ``questions`` in order (its chat history grows)."""
     client = server.client()
     out = []
@@ -206,22 +210,27 @@ def ask_session(server: ServerProcess, session: int, questions: list[str]) -> li
 
 
 @pytest.mark.slow
-def test_32_sessions_of_20_questions(chat_server: ServerProcess, capsys: pytest.CaptureFixture[str]) -> None:
+def test_32_sessions_of_5_questions(chat_server: Server, capsys: pytest.CaptureFixture[str]) -> None:
+    """32 sessions at once, each asking 5 of the 20 questions (rotated: every question is asked 8 times).
+
+    ``make bench`` measures throughput at scale; this checks that concurrent sessions all get right answers.
+    """
     expected = dict(LOAD_QUESTIONS)
-    sessions = 32
-    plans = [[q for q, _ in LOAD_QUESTIONS[i % 20 :] + LOAD_QUESTIONS[: i % 20]] for i in range(sessions)]
+    sessions, per_session = 32, 5
+    plans = [[q for q, _ in (LOAD_QUESTIONS[i % 20 :] + LOAD_QUESTIONS[: i % 20])[:per_session]] for i in range(sessions)]
+    assert {q for plan in plans for q in plan} == set(expected)
     started = time.monotonic()
     with ThreadPoolExecutor(max_workers=sessions) as pool:
         futures = [pool.submit(ask_session, chat_server, i, plan) for i, plan in enumerate(plans)]
         results = [f.result(timeout=900) for f in futures]  # any exception in a session fails the test here
     wall = time.monotonic() - started
     replies = [r for session in results for r in session]
-    assert len(replies) == sessions * 20
+    assert len(replies) == sessions * per_session
     wrong = [(r.question, r.reply[:120]) for r in replies if first_area(r.reply, r.sources) != expected[r.question]]
     assert wrong == [], f"{len(wrong)} of {len(replies)} answers cited the wrong area: {wrong[:5]}"
     assert all("Sorry, something went wrong" not in r.reply for r in replies)
     latencies = [(r.ended - r.started) * 1000 for r in replies]
-    report_figures("load-32x20", {
+    report_figures("load-32x5", {
         "questions": len(replies),
         "errors": 0,
         "wall_s": round(wall, 1),
@@ -231,6 +240,22 @@ def test_32_sessions_of_20_questions(chat_server: ServerProcess, capsys: pytest.
         "max_ms": round(max(latencies)),
     }, capsys)  # fmt: skip
     assert chat_server.alive()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("client", ["rest", "gradio"])
+def test_the_benchmark_load_clients_get_every_answer(chat_server: Server, client: str) -> None:
+    """``make bench``'s server phase: both kinds of sessions get every answer and count them right."""
+    from benchmarks.server import load_level
+
+    batch = [q for q, _ in LOAD_QUESTIONS[:6]]
+    level = load_level(chat_server.url, batch, 3, os.getpid(), client=client)
+    assert (level["answered"], level["errors"]) == (6, 0), level["error_sample"]
+    assert len(level["latencies_s"]) == 6 and all(0 < x < 60 for x in level["latencies_s"])
+    assert level["questions_per_s"] > 0 and level["server_cpu_ms_per_q"] > 0
+    if client == "rest":  # a failed question is counted, not fatal (gradio_client fails when it connects)
+        broken = load_level(chat_server.url.rstrip("/") + "/nowhere", batch[:2], 2, client=client)
+        assert (broken["answered"], broken["errors"]) == (0, 2) and "404" in broken["error_sample"][0]
 
 
 OLD_SENTENCE = "Russia’s Vladivostok and North Korеa’s Rajin ports arе stratеgically locatеd for tradе and transport."
@@ -259,7 +284,7 @@ def version_of(reply: Reply, old_text: str, new_text: str) -> str:
 def test_rebuild_during_load_switches_cleanly(
     tmp_path: Path, embedder: SentenceTransformerEmbedder, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """Edit area 8 and run ``alliance-qa build`` while 16 sessions keep asking about it.
+    """Edit area 8 and build (as ``alliance-qa build`` in another terminal) while 16 sessions keep asking about it.
 
     0 failed questions; every answer wholly old or wholly new; a session never goes back
     to old after new; and every question asked after the build finished gets the new text.
@@ -277,8 +302,9 @@ def test_rebuild_during_load_switches_cleanly(
     stop = threading.Event()
     built_at: list[float] = []
     errors: list[str] = []
+    answered = [0] * 16
 
-    def keep_asking(server: ServerProcess, session: int) -> list[Reply]:
+    def keep_asking(server: Server, session: int) -> list[Reply]:
         client = server.client()
         out: list[Reply] = []
         for n in range(400):  # bounded; normally ends on `stop`
@@ -292,23 +318,21 @@ def test_rebuild_during_load_switches_cleanly(
                 errors.append(f"session {session}: {type(exc).__name__}: {exc}")
                 continue
             out.append(Reply(session, question, reply, sources, started, time.monotonic()))
+            answered[session] += 1
         return out
 
-    with running_server(corpus_dir, tmp_path / "index") as server, ThreadPoolExecutor(max_workers=16) as pool:
+    served = Assistant(corpus_dir, tmp_path / "index", embedder=embedder)
+    with serving(served) as server, ThreadPoolExecutor(max_workers=16) as pool:
         futures = [pool.submit(keep_asking, server, i) for i in range(16)]
-        time.sleep(3)
+        # Every session has had answers from the old index before the edit.
+        wait_for(lambda: min(answered) >= 2 or bool(errors), 300, "two answers in every session")
         article.write_text(raw.replace(OLD_SENTENCE, NEW_SENTENCE), encoding="utf-8")
-        build = subprocess.run(
-            [sys.executable, "-m", "alliance_qa.cli", "--corpus", str(corpus_dir), "--index", str(tmp_path / "index"),
-             "build"],
-            capture_output=True, text=True, timeout=300, cwd=REPO, env={**os.environ, "HF_HUB_OFFLINE": "1"},
-        )  # fmt: skip
+        report = Assistant(corpus_dir, tmp_path / "index", embedder=embedder).build()
         built_at.append(time.monotonic())
         stop.set()
         sessions = [f.result(timeout=600) for f in futures]
         assert server.alive()
-    assert build.returncode == 0, build.stderr
-    assert "(1 sections), reused" in build.stdout, build.stdout
+    assert report.sections_embedded == 1 and report.sections_reused == 10, report.summary()
     assert errors == []
     replies = [r for s in sessions for r in s]
     counts = {"old": 0, "new": 0}
@@ -319,7 +343,7 @@ def test_rebuild_during_load_switches_cleanly(
         assert "old" not in versions[versions.index("new") :] if "new" in versions else True, versions
         after = [version_of(r, old_text, new_text) for r in session if r.started > built_at[0]]
         assert len(after) >= 3 and set(after) == {"new"}, after
-    assert counts["old"] > 0 and counts["new"] > 0, counts
+    assert counts["old"] >= 32 and counts["new"] >= 48, counts
     latencies = [(r.ended - r.started) * 1000 for r in replies]
     report_figures("rebuild-under-load", {
         "questions": len(replies), "failed": len(errors), "old": counts["old"], "new": counts["new"],
@@ -328,21 +352,6 @@ def test_rebuild_during_load_switches_cleanly(
 
 
 # ----------------------------------------------------------------------------- concurrent builds
-
-#: ``alliance-qa`` after warming up (imports, model), started only once the file $AQA_GO exists.
-BARRIER_WRAPPER = """
-import os, sys, time
-from pathlib import Path
-import alliance_qa.cli, alliance_qa.embed
-alliance_qa.embed.load_embedder()
-Path(os.environ["AQA_READY"]).touch()
-deadline = time.monotonic() + 300
-while not Path(os.environ["AQA_GO"]).exists() and time.monotonic() < deadline:
-    time.sleep(0.005)
-sys.argv[0] = "alliance-qa"
-alliance_qa.cli.main()
-"""
-
 
 def lock_is_held(index_dir: Path) -> bool:
     """Whether some process holds the build lock of ``index_dir`` right now."""
@@ -359,65 +368,74 @@ def lock_is_held(index_dir: Path) -> bool:
     return False
 
 
-@pytest.fixture(scope="module")
-def pristine(tmp_path_factory: pytest.TempPathFactory, embedder: SentenceTransformerEmbedder) -> Path:
-    """The article built once for this module."""
-    return build_pristine(tmp_path_factory.mktemp("pristine"), embedder)
+def start_build(corpus_dir: Path, index_dir: Path, log: Path, started: Path | None = None) -> subprocess.Popen[bytes]:
+    """``alliance-qa build`` in a torch-free child on the fake embedder, stderr to ``log``.
+
+    With ``started``, its first embedding call creates that file and waits for a line on its stdin.
+    """
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ALLIANCE_QA_")}
+    env.update(HF_HUB_OFFLINE="1", PYTHONUNBUFFERED="1", ALLIANCE_QA_MODEL=FAKE_MODEL)
+    if started is not None:
+        env["AQA_FAKE_STARTED"] = str(started)
+    with log.open("wb") as err:
+        return subprocess.Popen(
+            [sys.executable, "-c", CHILD_CLI, "--corpus", str(corpus_dir), "--index", str(index_dir), "build"],
+            env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=err, cwd=REPO,
+        )  # fmt: skip
 
 
-@pytest.mark.slow
 def test_concurrent_builds_one_builds_one_waits_a_third_refuses(
-    pristine: Path, tmp_path: Path, embedder: SentenceTransformerEmbedder, monkeypatch: pytest.MonkeyPatch
+    pristine: Path, tmp_path: Path, fake_model: HashEmbedder, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """Build A holds the lock inside its embedding (paused there); build B waits for the lock; build C
+    (in this process, 1 s timeout) refuses; then A finishes, and B finds the index up to date."""
     corpus_dir, index_dir, before = copy_pristine(pristine, tmp_path)
     parts = ["# Convoys"]
-    for n in range(11, 41):  # a heading and 30 new sections to embed: seconds of work under the lock
+    for n in range(11, 41):  # a heading and 30 new sections to embed
         sentences = [f"Convoy {n}-{i} carried {n * 3 + i} tonnes of timber from Tynda to depot {i}." for i in range(10)]
         parts.append(f"## {n}. Convoy Route {n}\n\n" + " ".join(sentences))
     (corpus_dir / "convoys.md").write_text("\n\n".join(parts) + "\n", encoding="utf-8")
 
-    go = tmp_path / "go"
-    procs = []
-    for name in ("a", "b"):
-        env = {**os.environ, "HF_HUB_OFFLINE": "1", "AQA_READY": str(tmp_path / f"ready-{name}"), "AQA_GO": str(go)}
-        procs.append(subprocess.Popen(
-            [sys.executable, "-c", BARRIER_WRAPPER, "--corpus", str(corpus_dir), "--index", str(index_dir), "build"],
-            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO,
-        ))  # fmt: skip
+    started = tmp_path / "a-embedding"
+    logs = {name: tmp_path / f"build-{name}.log" for name in "ab"}
+    a = start_build(corpus_dir, index_dir, logs["a"], started)
+    procs = [a]
     try:
-        deadline = time.monotonic() + 300
-        while not all((tmp_path / f"ready-{n}").exists() for n in "ab") and time.monotonic() < deadline:
-            assert all(p.poll() is None for p in procs), [p.communicate() for p in procs]
-            time.sleep(0.05)
-        go.touch()  # both start their build now
-        while not lock_is_held(index_dir) and time.monotonic() < deadline:
-            time.sleep(0.005)
+        wait_for(started.exists, 120, "build A to start embedding", alive=lambda: a.poll() is None)
+        assert lock_is_held(index_dir)
+        b = start_build(corpus_dir, index_dir, logs["b"])
+        procs.append(b)
+        waiting = f"another build of {index_dir} is running: waiting for it to finish"
+        wait_for(lambda: waiting in logs["b"].read_text(), 120, "build B to wait for the lock", alive=lambda: b.poll() is None)
         # A third build, in this process, that waits only 1 s: it must refuse, clearly.
-        monkeypatch.setattr("alliance_qa.assistant.build_index", _with_timeout(index_module.build_index, 1.0))
+        monkeypatch.setattr("alliance_qa.assistant.build_index", _with_timeout(build_module.build_index, 1.0))
         refused = CliRunner().invoke(main, ["--corpus", str(corpus_dir), "--index", str(index_dir), "build"])
-        outputs = [p.communicate(timeout=600) for p in procs]
+        assert a.stdin is not None
+        a.stdin.write(b"go\n")  # A goes on embedding
+        a.stdin.flush()
+        outputs = [(p.communicate(timeout=300)[0].decode(), log.read_text()) for p, log in zip(procs, logs.values(), strict=True)]
     finally:
         for p in procs:
             p.kill()
+            p.wait(30)
     assert refused.exit_code == 6, refused.output
     assert refused.stderr == (
         f"alliance-qa: error: another build of {index_dir} is still running after 1 s: wait for it to finish, then retry\n"
     )
     assert [p.returncode for p in procs] == [0, 0], outputs
-    stdouts = sorted(out for out, _ in outputs)
-    assert stdouts[0].startswith("built index: 42 sections, ") and "(31 sections), reused" in stdouts[0], stdouts
-    assert stdouts[1].startswith("index is up to date: 42 sections, "), stdouts
-    waiter = next(err for out, err in outputs if out.startswith("index is up to date"))
-    assert f"another build of {index_dir} is running: waiting for it to finish" in waiter
+    (a_out, a_err), (b_out, b_err) = outputs
+    assert a_out.startswith("built index: 41 sections, ") and "(30 sections), reused" in a_out, outputs
+    assert b_out.startswith("index is up to date: 41 sections, "), outputs
+    assert waiting in b_err and waiting not in a_err
 
     # Never corrupted: one new build, complete and consistent; nothing half-written left.
     after = current(index_dir)
     assert after != before
     assert sorted(p.name for p in (index_dir / "builds").iterdir()) == sorted([before.name, after.name])
-    assert read_build(after).manifest["counts"]["sections"] == 42
+    assert read_build(after).manifest["counts"]["sections"] == 41
     assert not [p for p in index_dir.iterdir() if p.name.startswith(".current-")]
-    assert_answers_from(corpus_dir, index_dir, embedder, after)
-    hit = Assistant(corpus_dir, index_dir, embedder=embedder, auto_build=False).search(
+    assert_answers_from(corpus_dir, index_dir, fake_model, after)
+    hit = Assistant(corpus_dir, index_dir, embedder=fake_model, auto_build=False).search(
         "How many tonnes of timber did convoy 17-3 carry from Tynda?", k=1
     )[0]
     assert hit.title.startswith("Convoy Route")
@@ -459,7 +477,7 @@ TRAVERSALS = [
 ]
 
 
-def secret_paths(server: ServerProcess) -> list[str]:
+def secret_paths(server: Server) -> list[str]:
     """Traversals at this server's own files: its corpus, its index manifest, the package source."""
     article = server.corpus_dir / ARTICLE_NAME
     return [
@@ -470,7 +488,7 @@ def secret_paths(server: ServerProcess) -> list[str]:
     ]
 
 
-def assert_refused(server: ServerProcess, paths: list[str], allowed: tuple[int, ...], cookie: str | None = None) -> None:
+def assert_refused(server: Server, paths: list[str], allowed: tuple[int, ...], cookie: str | None = None) -> None:
     """Every path is refused with one of ``allowed`` statuses and leaks nothing it points at."""
     leaks = ("root:x:0:0", "ALLIANCE_QA", "HF_HUB_OFFLINE", "Vladivostok", '"sha256"', "import gradio", "[project]")
     for path in paths:
@@ -480,29 +498,9 @@ def assert_refused(server: ServerProcess, paths: list[str], allowed: tuple[int, 
         assert not any(leak in text for leak in leaks), (path, text[:300])
 
 
-def test_file_routes_refuse_traversal(chat_server: ServerProcess) -> None:
+def test_file_routes_refuse_traversal(chat_server: Server) -> None:
     assert_refused(chat_server, TRAVERSALS + secret_paths(chat_server), allowed=(403, 404))
     assert first_area(*chat_server.ask(PORTS)) == "8"
-
-
-def start_default_server(root: Path, *args: str) -> ServerProcess:
-    """``alliance-qa -v serve --port P ARGS`` with no ``--host``: the real default bind address."""
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("ALLIANCE_QA_", "GRADIO_"))}
-    env.update(GRADIO_ANALYTICS_ENABLED="False", HF_HUB_OFFLINE="1", PYTHONUNBUFFERED="1")
-    log_path = root / "server.log"
-    command = [sys.executable, "-m", "alliance_qa.cli", "-v", "--corpus", str(root / "corpus"),
-               "--index", str(root / "index"), "serve", "--port", str(port), *args]  # fmt: skip
-    with log_path.open("ab") as log_file:
-        proc = subprocess.Popen(command, stdout=log_file, stderr=subprocess.STDOUT, env=env, cwd=REPO)
-    server = ServerProcess(f"http://{HOST}:{port}/", port, proc, log_path, root / "corpus", root / "index")
-    deadline = time.monotonic() + START_TIMEOUT_S
-    while time.monotonic() < deadline and proc.poll() is None:
-        if _status(server.url + "config") in (200, 401):
-            return server
-        time.sleep(0.25)
-    server.stop()
-    raise RuntimeError(f"alliance-qa serve did not come up:\n{server.log_text()[-3000:]}")
 
 
 def listening_addresses(port: int) -> list[str]:
@@ -519,20 +517,21 @@ def listening_addresses(port: int) -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def auth_server(pristine: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[ServerProcess, str]]:
-    """``alliance-qa -v serve --auth reader:PASSWORD`` with the default host; yields the server and the password."""
+def auth_server(pristine: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Server, str]]:
+    """``alliance-qa -v serve --auth reader:PASSWORD`` with no ``--host`` (the default bind address), on the
+    fake embedder; yields the server and the password."""
     root = tmp_path_factory.mktemp("auth-server")
     copy_pristine(pristine, root)
     password = "Pw-4-robust:tests"
-    server = start_default_server(root, "--auth", f"reader:{password}")
-    server.auth = ("reader", password)
+    server = start_server(root / "corpus", root / "index", auth=f"reader:{password}", host=None,
+                          log_path=root / "server.log")  # fmt: skip
     try:
         yield server, password
     finally:
         server.stop()
 
 
-def login_cookie(server: ServerProcess, user: str, password: str) -> tuple[int, str]:
+def login_cookie(server: Server, user: str, password: str) -> tuple[int, str]:
     """POST /login; ``(status, cookie header value)``."""
     form = urllib.parse.urlencode({"username": user, "password": password}).encode()
     status, _, headers = raw_request(server, "POST", "/login", form, {"Content-Type": "application/x-www-form-urlencoded"})
@@ -540,17 +539,18 @@ def login_cookie(server: ServerProcess, user: str, password: str) -> tuple[int, 
     return status, "; ".join(part.split(";")[0] for part in cookie.split(", ") if "=" in part.split(";")[0])
 
 
-def test_default_bind_is_loopback_only(auth_server: tuple[ServerProcess, str]) -> None:
+def test_default_bind_is_loopback_only(auth_server: tuple[Server, str]) -> None:
     server, _ = auth_server
     found = listening_addresses(server.port)
     # 127.0.0.1 is listening, and nothing on 0.0.0.0 or :: (the wildcard addresses). Other tests on this
     # machine may listen on the same port number on other loopback addresses, so no exact list is expected.
     assert "0100007F" in found, found
     assert not {"00000000", "0" * 32} & set(found), found
+    # start_server returned once this line was printed, and the CLI prints it only once the server listens.
     assert f"chat running at http://127.0.0.1:{server.port}/  (login required)" in server.log_text()
 
 
-def test_auth_refuses_unauthenticated_api_calls_and_page_loads(auth_server: tuple[ServerProcess, str]) -> None:
+def test_auth_refuses_unauthenticated_api_calls_and_page_loads(auth_server: tuple[Server, str]) -> None:
     server, password = auth_server
     json_headers = {"Content-Type": "application/json"}
     for method, path, body in [
@@ -563,12 +563,14 @@ def test_auth_refuses_unauthenticated_api_calls_and_page_loads(auth_server: tupl
         ("POST", "/gradio_api/upload", b"--x--\r\n"),
     ]:
         status, text, _ = raw_request(server, method, path, body, json_headers)
-        assert status == 401, (method, path, status, text[:200])
+        assert status == (403 if path.endswith("/upload") else 401), (method, path, status, text[:200])
         assert b"Vladivostok" not in text and b"Access to Ports" not in text
     # The page itself is only the login form: no components, no app, no article.
     status, page, _ = raw_request(server, "GET", "/")
     assert status == 200
-    config = json.loads(re.search(rb"window.gradio_config = (\{.*?\});</script>", page, re.S).group(1))
+    found = re.search(rb"window.gradio_config = (\{.*?\});</script>", page, re.S)
+    assert found, page[:300]
+    config = json.loads(found.group(1))
     assert config["auth_required"] is True and config["components"] == [] and config["dependencies"] == []
     for secret in (b"Access to Ports", b"aqa-chat", b"Which ports matter", password.encode()):
         assert secret not in page
@@ -586,7 +588,7 @@ def test_auth_refuses_unauthenticated_api_calls_and_page_loads(auth_server: tupl
     assert first_area(reply, sources) == "8"
 
 
-def test_auth_server_refuses_traversal_with_and_without_login(auth_server: tuple[ServerProcess, str]) -> None:
+def test_auth_server_refuses_traversal_with_and_without_login(auth_server: tuple[Server, str]) -> None:
     server, password = auth_server
     paths = TRAVERSALS + secret_paths(server)
     assert_refused(server, paths, allowed=(401, 403, 404))
@@ -598,7 +600,7 @@ def test_auth_server_refuses_traversal_with_and_without_login(auth_server: tuple
     assert first_area(reply, sources) == "8"
 
 
-def test_logs_never_print_the_auth_password(auth_server: tuple[ServerProcess, str]) -> None:
+def test_logs_never_print_the_auth_password(auth_server: tuple[Server, str]) -> None:
     """With -v (INFO logging), a wrong login, a good one and answered questions: the password never shows."""
     server, password = auth_server
     login_cookie(server, "reader", password + "x")
@@ -629,13 +631,15 @@ BREAKOUT_QUESTION = "What does the Qelvin breakwater guard?"
 NOTICE_FILE = "<img src=x onerror=alert(16)>.txt"
 
 
+@pytest.mark.browser
+@pytest.mark.slow
 def test_no_script_from_corpus_text_titles_or_notices_runs_in_the_browser(
-    tmp_path: Path, embedder: SentenceTransformerEmbedder
+    tmp_path: Path, fake_embedder: HashEmbedder
 ) -> None:
     """Extends test_browser's XSS probe: tag break-outs of the highlighting, SVG/iframe/details handlers,
     pre-escaped entities, Markdown/autolink ``javascript:`` URLs, and markup in a file name that reaches
     the chat through the "corpus cannot be read" note."""
-    from test_browser import CHROMIUM, CHROMIUM_ARGS, SKIP_REASON, ChatPage
+    from test_browser import CHROMIUM, CHROMIUM_ARGS, SKIP_REASON, ChatPage, wait_for_images
 
     if SKIP_REASON is not None:
         pytest.skip(SKIP_REASON)
@@ -645,22 +649,22 @@ def test_no_script_from_corpus_text_titles_or_notices_runs_in_the_browser(
     corpus_dir.mkdir()
     (corpus_dir / ARTICLE_NAME).write_bytes((REPO / "corpus" / ARTICLE_NAME).read_bytes())
     (corpus_dir / "zz-breakout.md").write_text(f"## 12. {BREAKOUT_TITLE}\n\n{BREAKOUT_TEXT}\n", encoding="utf-8")
-    Assistant(corpus_dir, tmp_path / "index", embedder=embedder).build()
-    with running_server(corpus_dir, tmp_path / "index") as server, sync_playwright() as playwright:
+    qa = Assistant(corpus_dir, tmp_path / "index", FAKE_MODEL, embedder=fake_embedder)  # rendering, not retrieval
+    qa.build()
+    with serving(qa) as server, sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         chat = ChatPage(browser, server)
         try:
             reply = chat.send(BREAKOUT_QUESTION)
-            assert "[12]" in reply, f"the break-out section was not cited: {reply!r}"
-            assert chat.source_areas()[:1] == ["12"]
+            assert "[zz-breakout.md 12]" in reply, f"the break-out section was not cited: {reply!r}"
+            assert chat.panel_marks()[:1] == ["[zz-breakout.md 12]"]
             shown = chat.sources.inner_text()
             assert "</mark><img src=x onerror=alert(7)>" in shown and "<svg onload=alert(8)>" in shown
             assert "&lt;img src=x onerror=alert(11)&gt;" in shown, "pre-escaped entities were decoded"
             (corpus_dir / NOTICE_FILE).write_bytes(b"caf\xe9\n")  # unreadable: the answer carries a note
             reply = chat.send(PORTS)
-            assert "[8]" in reply and NOTICE_FILE in reply, f"no note naming the bad file: {reply!r}"
-            assert NOTICE_FILE in chat.sources.inner_text()
-            chat.page.wait_for_timeout(500)  # give a broken <img> time to fire onerror
+            assert f"[{ARTICLE_NAME} 8]" in reply and NOTICE_FILE in reply, f"no note naming the bad file: {reply!r}"
+            wait_for_images(chat.page)  # a broken <img> has fired any onerror once it is complete
             page = chat.page
             for selector in ("img[onerror]", "svg[onload]", "iframe", "details[ontoggle]", "a[onmouseover]",
                              "#aqa-chat script", "#aqa-sources script", "#aqa-sources style",
@@ -673,3 +677,175 @@ def test_no_script_from_corpus_text_titles_or_notices_runs_in_the_browser(
         finally:
             chat.close()
             browser.close()
+
+
+# ----------------------------------------------------------------------------- what one client can cost
+
+
+def rss_mb(pid: int) -> float:
+    """Resident memory of process ``pid`` in MB (from /proc)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    raise AssertionError(f"no VmRSS for {pid}")
+
+
+def send_large(server: Server, path: str, size: int, content_type: str = "application/json") -> int:
+    """POST ``size`` bytes to ``path`` and return the status.
+
+    The headers go first: a server that refuses by ``Content-Length`` answers before any of the body
+    is sent; one that waits for the body gets all of it.
+    """
+    import socket
+
+    if content_type.startswith("multipart"):
+        head, tail = b'--B\r\nContent-Disposition: form-data; name="files"; filename="a.bin"\r\n\r\n', b"\r\n--B--\r\n"
+    else:
+        head, tail = b'{"data": ["', b'"]}'
+    length = len(head) + size + len(tail)
+    with socket.create_connection((HOST, server.port), timeout=60) as sock:
+        sock.sendall(f"POST {path} HTTP/1.1\r\nHost: {HOST}\r\nContent-Type: {content_type}\r\n"
+                     f"Content-Length: {length}\r\n\r\n".encode())
+        sock.settimeout(5)
+        try:
+            first = sock.recv(4096)
+        except TimeoutError:  # still reading: send the body
+            sock.settimeout(60)
+            sock.sendall(head)
+            block = b"a" * (1 << 20)
+            for start in range(0, size, len(block)):
+                sock.sendall(block[: min(len(block), size - start)])
+            sock.sendall(tail)
+            first = sock.recv(4096)
+    return int(first.split()[1])
+
+
+def test_oversized_messages_and_uploads_are_refused_and_the_temp_folder_is_removed(
+    pristine: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """20 messages of 5 MB grow the server by under 50 MB; an anonymous 40 MB upload is refused."""
+    corpus_dir, index_dir, _ = copy_pristine(pristine, tmp_path)
+    with running_server(corpus_dir, index_dir) as server:
+        assert first_area(*server.ask(PORTS)) == "8"
+        named = re.search(r"temp folder (\S+)", server.log_text())
+        assert named, server.log_text()
+        temp = Path(named.group(1))
+        assert temp.is_dir() and temp.name.startswith("alliance-qa-gradio-")
+        assert "1 chat histories bounded" in server.log_text()
+        before = rss_mb(server.proc.pid)
+        statuses = [send_large(server, path, 5 * 1024 * 1024)
+                    for path in ["/gradio_api/call/chat", "/gradio_api/queue/join"] * 10]  # fmt: skip
+        grown = rss_mb(server.proc.pid) - before
+        upload = send_large(server, "/gradio_api/upload", 40 * 1024 * 1024, "multipart/form-data; boundary=B")
+        small_upload = send_large(server, "/gradio_api/upload", 10, "multipart/form-data; boundary=B")
+        assert statuses == [413] * 20 and upload == small_upload == 403
+        assert grown < 50, grown
+        assert first_area(*server.ask(PORTS)) == "8" and server.alive()
+        assert list(temp.rglob("*")) == []
+    assert not temp.exists()
+    report_figures("guard", {"rss_growth_mb_after_20x5MB": round(grown, 1), "upload_40MB": upload}, capsys)
+
+
+def test_failed_logins_are_throttled(auth_server: tuple[Server, str]) -> None:
+    server, password = auth_server
+    statuses = [login_cookie(server, "mallory", f"guess-{i}")[0] for i in range(8)]
+    assert statuses == [400] * 5 + [429] * 3
+    assert login_cookie(server, "reader", password)[0] == 200  # another user name from the same address still logs in
+
+
+def test_a_silent_connection_is_closed(chat_server: Server, monkeypatch: pytest.MonkeyPatch) -> None:
+    import socket
+
+    from alliance_qa import guard
+
+    monkeypatch.setattr(guard, "IDLE_TIMEOUT_S", 1.0)  # read for each new connection (default 10 s)
+    with socket.create_connection((HOST, chat_server.port), timeout=60) as sock:
+        started = time.monotonic()
+        assert sock.recv(1) == b""  # blocks until the server closes the connection
+        waited = time.monotonic() - started
+    assert 0.9 <= waited < 10, waited
+    assert first_area(*chat_server.ask(PORTS)) == "8"
+
+
+# ----------------------------------------------------------------------------- exposure, stored history
+
+
+@pytest.mark.parametrize(("host", "auth", "warns"), [
+    ("0.0.0.0", None, True), ("::", None, True), ("192.0.2.7", None, True), ("0.0.0.0", "ann:pw", False),
+    ("127.0.0.1", None, False), ("127.0.0.2", None, False), ("localhost", None, False), ("::1", None, False),
+])  # fmt: skip
+def test_serve_beyond_loopback_without_auth_warns(
+    host: str, auth: str | None, warns: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from alliance_qa import web
+
+    monkeypatch.setattr(web, "serve", lambda qa, host, port, auth, announce, **_: announce(f"http://127.0.0.1:{port}/"))
+    env = {"ALLIANCE_QA_AUTH": auth, "ALLIANCE_QA_HOST": None, "ALLIANCE_QA_PORT": None}
+    result = CliRunner().invoke(main, ["serve", "--host", host, "--port", "8123"], env=env)
+    assert result.exit_code == 0, result.output
+    warning = (
+        f"alliance-qa: WARNING: --host {host} makes the chat reachable from other machines, and there is no login: "
+        "anyone who can reach this port can use it. Add --auth USER:PASS (or ALLIANCE_QA_AUTH), or use --host 127.0.0.1"
+    )
+    assert (warning in result.stderr) == warns, result.stderr
+    other = re.search(r"from other machines: (http://\S+)", result.stdout)
+    assert bool(other) == (host in ("0.0.0.0", "::")), result.stdout
+    if other:
+        address = urllib.parse.urlsplit(other.group(1))
+        assert address.port == 8123 and address.hostname not in ("0.0.0.0", "::", "127.0.0.1", "localhost")
+
+
+def test_the_chat_stores_no_refused_question_and_a_bounded_history(fake_assistant: Assistant) -> None:
+    """The history Gradio keeps per session: a refused over-long question is a stand-in, old turns drop off."""
+    from alliance_qa import guard, web
+    from alliance_qa.limits import MAX_HISTORY_MESSAGES
+
+    demo = web.build_app(fake_assistant)
+    assert guard._bound_chat_history(demo) == 1
+    import gradio as gr
+
+    owners = [getattr(f.fn, "__self__", None) for f in demo.fns.values()]
+    chat = next(owner for owner in owners if isinstance(owner, gr.ChatInterface))
+    history = chat._append_message_to_history("x" * 5_000_000, [], "user")
+    assert len(history) == 1 and history[0]["role"] == "user"
+    shown = str(history[0]["content"]).replace("\\", "")  # the chat shows questions as typed (Markdown escaped)
+    assert shown == "(a question of 5,000,000 characters, over the 1,000 limit: not kept)"
+    for i in range(MAX_HISTORY_MESSAGES):
+        history = chat._append_message_to_history(f"Question {i}?", history, "user")
+    assert len(history) == MAX_HISTORY_MESSAGES and history[-1]["content"] == f"Question {MAX_HISTORY_MESSAGES - 1}?"
+
+
+def test_a_chunked_body_is_cut_off_at_the_limit_without_reaching_the_app() -> None:
+    """No Content-Length (chunked): the middleware counts what arrives and answers 413 at the limit."""
+    import asyncio
+
+    from alliance_qa.guard import GuardMiddleware
+
+    seen: list[bytes] = []
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        message = await receive()
+        seen.append(message["body"])
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"ok"})
+
+    def run(chunks: list[bytes]) -> tuple[int, int]:
+        queue = [{"type": "http.request", "body": c, "more_body": i < len(chunks) - 1} for i, c in enumerate(chunks)]
+        sent: list[Any] = []
+        pulled = 0
+
+        async def receive() -> Any:
+            nonlocal pulled
+            pulled += 1
+            return queue.pop(0)
+
+        async def send(message: Any) -> None:
+            sent.append(message)
+
+        scope = {"type": "http", "method": "POST", "path": "/gradio_api/queue/join", "headers": [], "client": ("1.2.3.4", 1)}
+        asyncio.run(GuardMiddleware(app, max_body=1024 * 1024)(scope, receive, send))
+        return sent[0]["status"], pulled
+
+    status, pulled = run([b"x" * 65536] * 64)  # 4 MiB in 64 KiB chunks
+    assert (status, pulled, seen) == (413, 17, [])  # stopped after the chunk that passed 1 MiB
+    assert run([b'{"data": ', b'["hi"]}']) == (200, 2) and seen == [b'{"data": ["hi"]}']

@@ -1,20 +1,19 @@
-"""alliance-qa: cited answers from "10 Things North Korea and Russia Want from Each Other".
+"""alliance-qa: quoted, cited answers from the documents in a corpus folder.
 
 >>> import alliance_qa
->>> alliance_qa.search("Which ports matter for trade?", k=3)[0].number
-8
+>>> alliance_qa.ask("What is this about?").citations[0].document  # doctest: +SKIP
+'my-document.txt'
 """
 
 from __future__ import annotations
 
 __version__ = "0.1.0"
 
-from .answer import Answer, Citation
 from .api import ask, build_index, search
 from .assistant import Assistant
+from .build import BuildReport
 from .errors import AllianceQAError
-from .index import BuildReport
-from .retrieve import Hit
+from .types import Answer, Citation, Hit
 
 __all__ = [
     "AllianceQAError",

@@ -7,10 +7,9 @@ explicit settings.
 
 from __future__ import annotations
 
-from .answer import Answer
 from .assistant import History, default_assistant
-from .index import BuildReport
-from .retrieve import Hit
+from .build import BuildReport
+from .types import Answer, Hit
 
 
 def search(question: str, k: int = 5) -> list[Hit]:
@@ -19,7 +18,7 @@ def search(question: str, k: int = 5) -> list[Hit]:
 
 
 def ask(question: str, history: History = None) -> Answer:
-    """Answer ``question`` from the article with quotes and citations, or decline."""
+    """Answer ``question`` from the documents with quotes and citations, or decline."""
     return default_assistant().ask(question, history)
 
 

@@ -9,24 +9,33 @@ started with, so no answer mixes two builds.
 from __future__ import annotations
 
 import logging
+import os
 import re
 import threading
 import unicodedata
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from .answer import Answer, Turn, env_abstain_below, respond
+from .batch import encode_batched
+from .build import BuildReport, build_index, stale_reasons
 from .config import MAX_QUESTION_CHARS, PathLike, Settings
 from .corpus import corpus_fingerprint, read_corpus
 from .embed import Embedder, load_embedder
 from .errors import AllianceQAError, IndexStateError, QuestionError
-from .index import BuildReport, LoadedIndex, build_index, current_build, load_index, stale_reasons
+from .limits import embed_text, previous_questions, without_paths
+from .limits import message_text as message_text  # re-exported; bounded: any history length or nesting
+from .load import LoadedIndex, current_build, load_index
 from .normalize import normalize
+from .policy import ENV_ABSTAIN_BELOW
 from .retrieve import Hit, Retriever
+
+if TYPE_CHECKING:
+    from .profile import Profile
 
 log = logging.getLogger(__name__)
 
@@ -50,7 +59,7 @@ def clean_question(question: object) -> str:
         raise QuestionError(f"a question must be text, not {type(question).__name__}")
     text = _CONTROL.sub(" ", question).strip()
     if not text:
-        raise QuestionError("Please type a question about the article, e.g. \"Which ports matter for trade?\"")
+        raise QuestionError("Please type a question about the documents, e.g. \"What is this about?\"")
     if len(text) > MAX_QUESTION_CHARS:
         raise QuestionError(
             f"That question is {len(text):,} characters long; please keep it under {MAX_QUESTION_CHARS:,} characters."
@@ -60,43 +69,17 @@ def clean_question(question: object) -> str:
     if not any(c.isalnum() for c in cleaned):
         raise QuestionError(
             "Please ask your question in words (this one has no letters or digits), "
-            "e.g. \"Which ports matter for trade?\""
+            "e.g. \"What is this about?\""
         )
     foreign = [c for c in letters if not (c.isascii() or unicodedata.name(c, "").startswith("LATIN"))]
     if len(foreign) * 2 > len(letters):
         script = unicodedata.name(foreign[0], "UNKNOWN").split()[0]
         script = script if script == "CJK" else script.title()
         raise QuestionError(
-            f"Please ask in English: the article and its search model are English-only, and this question is "
-            f"mostly in {script} letters. For example: \"Which ports matter for trade?\""
+            f"Please ask in English: the documents and their search model are English-only, and this question is "
+            f"mostly in {script} letters. For example: \"What is this about?\""
         )
     return cleaned
-
-
-def message_text(content: object) -> str:
-    """The text of a chat message ``content``: a string, or Gradio's list of ``{"type": "text"}`` parts."""
-    if isinstance(content, str):
-        return content
-    if isinstance(content, dict):
-        return str(content.get("text") or "")
-    if isinstance(content, (list, tuple)):
-        return " ".join(message_text(part) for part in content).strip()
-    return ""
-
-
-def previous_questions(history: History) -> list[str]:
-    """The user's earlier questions, oldest first, from Gradio message dicts or plain strings."""
-    out: list[str] = []
-    for turn in history or ():
-        if isinstance(turn, str):
-            text = turn
-        elif isinstance(turn, dict) and turn.get("role", "user") == "user":
-            text = message_text(turn.get("content"))
-        else:
-            continue
-        if text.strip():
-            out.append(text.strip())
-    return out
 
 
 class Assistant:
@@ -108,7 +91,12 @@ class Assistant:
 
     With ``auto_build`` (the default) a missing or stale index is rebuilt on
     first use and a warning is logged; without it a stale index is served as is
-    and :attr:`notice` says the corpus has changed since the last build.
+    and :attr:`notice` says the corpus has changed since the last build.  Before
+    every ``ask`` and ``search`` the corpus folder's fingerprint (file names,
+    sizes, mtimes: a few ``stat`` calls) is compared with the served build's, so
+    an edit made after first use is noticed too: rebuilt first with
+    ``auto_build``, else reported in :attr:`notice` (and logged once by ``search``,
+    whose hits carry no notice).
     """
 
     def __init__(
@@ -129,11 +117,17 @@ class Assistant:
         self._fingerprint: dict[str, tuple[int, int]] = {}
         #: The build ``index/current`` pointed at when the served index was loaded.
         self._served_link: str | None = None
+        #: Why answers may be out of date (the corpus changed and was not rebuilt, or cannot be read), else ``None``.
         self.notice: str | None = None
+        self._warned: str | None = None
         self.last_build: BuildReport | None = None
         #: Fused score below which a question is declined (see :mod:`alliance_qa.answer`); the keyword argument
         #: wins over ``ALLIANCE_QA_ABSTAIN_BELOW``, which wins over the calibrated default.
-        self.abstain_below = env_abstain_below() if abstain_below is None else float(abstain_below)
+        #: ``None``: the cutoffs calibrated for the served build (its profile) are used.
+        self.abstain_below: float | None = (
+            float(abstain_below) if abstain_below is not None
+            else env_abstain_below() if os.environ.get(ENV_ABSTAIN_BELOW, "").strip() else None
+        )
         # Recent question vectors by normalized text: a follow-up's earlier question is usually a hit.
         self._vectors: OrderedDict[str, np.ndarray] = OrderedDict()
         self._vectors_lock = threading.Lock()
@@ -167,9 +161,15 @@ class Assistant:
         state = _State(index, Retriever(index))
         self._state = state
         self._served_link = link
-        self._fingerprint = corpus_fingerprint(self.settings.corpus_dir)
+        # The corpus as the build read it (taken before reading), so an edit made during that build shows.
+        built = index.corpus_fingerprint
+        self._fingerprint = built if built is not None else self._corpus_fingerprint()
         self.notice = None
         return state
+
+    def _corpus_fingerprint(self) -> dict[str, tuple[int, int]]:
+        """Each corpus file's size and mtime: a few ``stat`` calls, checked before every question."""
+        return corpus_fingerprint(self.settings.corpus_dir, index_dir=self.settings.index_dir)
 
     def _first_load(self) -> _State:
         link = current_build(self.settings.index_dir)
@@ -182,18 +182,17 @@ class Assistant:
             self.build()
             assert self._state is not None
             return self._state
-        if index.model != self.settings.model:
-            if not self.auto_build:
-                raise IndexStateError(
-                    f"index at {index.path} was built with model {index.model!r} (dimension {index.dimension}) but the "
-                    f"configured model is {self.settings.model!r}: run `alliance-qa build`"
-                )
-            log.warning("index was built with model %s, not %s: rebuilding", index.model, self.settings.model)
-            self.build(full=True)
-            assert self._state is not None
-            return self._state
+        if index.model != self.settings.model:  # never re-embed a (maybe shared) index from a question
+            raise IndexStateError(
+                f"index at {index.path} was built with model {index.model!r} (dimension {index.dimension}) but the "
+                f"configured model is {self.settings.model!r}: unset ALLIANCE_QA_MODEL (or --model) to use it, "
+                "or run `alliance-qa build` to rebuild it with the configured model"
+            )
         state = self._install(index, link.name if link else None)
-        self._check_corpus(state, rebuild=self.auto_build)
+        if index.corpus_fingerprint is None or index.corpus_fingerprint != self._corpus_fingerprint():
+            # Files changed since the build (or an older build without a fingerprint): read the corpus and compare.
+            # Unchanged files (names, sizes, mtimes) are what the build read: nothing to parse, as before each question.
+            self._check_corpus(state, rebuild=self.auto_build)
         return self._state or state
 
     def _check_corpus(self, state: _State, *, rebuild: bool) -> None:
@@ -201,7 +200,7 @@ class Assistant:
         try:
             sections, _ = read_corpus(self.settings.corpus_dir)
         except Exception as exc:  # the corpus is broken: keep serving the last good index
-            self.notice = f"The corpus cannot be read ({exc}); answers come from the last built index."
+            self.notice = f"The corpus cannot be read ({without_paths(str(exc))}); answers come from the last built index."
             return
         reasons = stale_reasons(state.index, sections, self.settings.model)
         if not reasons:
@@ -213,11 +212,11 @@ class Assistant:
             except AllianceQAError as exc:  # e.g. a read-only index folder: serve the last build
                 log.warning("could not rebuild the stale index (%s); serving build %s", exc, state.index.build_id)
                 self.notice = (
-                    f"The article has been edited since the index was built, and rebuilding failed ({exc}); "
+                    f"The documents have been edited since the index was built, and rebuilding failed ({without_paths(str(exc))}); "
                     "answers come from the last built index."
                 )
         else:
-            self.notice = "The article has been edited since the index was built; run `alliance-qa build` to update answers."
+            self.notice = "The documents have been edited since the index was built; run `alliance-qa build` to update answers."
 
     def state(self) -> _State:
         """The index to answer from: loaded on first use, and swapped when a newer build is on disk."""
@@ -243,11 +242,21 @@ class Assistant:
                         # Not retried until index/current changes again; the served build stays intact.
                         self._served_link = on_disk.name
                         log.warning("keeping index build %s: %s", state.index.build_id, exc)
-        elif corpus_fingerprint(self.settings.corpus_dir) != self._fingerprint:
+        elif self._corpus_fingerprint() != self._fingerprint:
             with self._lock:
-                self._fingerprint = corpus_fingerprint(self.settings.corpus_dir)
-                self._check_corpus(state, rebuild=False)
+                fingerprint = self._corpus_fingerprint()
+                if fingerprint != self._fingerprint:
+                    # Edited since the served build (names, sizes, mtimes): rebuild first with auto_build,
+                    # else keep serving the last build and say so in ``notice``.
+                    self._fingerprint = fingerprint
+                    self._check_corpus(state, rebuild=self.auto_build)
+                    state = self._state or state
         return state
+
+    @property
+    def profile(self) -> Profile:
+        """The served build's corpus profile: title, examples, cutoffs."""
+        return self.state().index.profile
 
     @property
     def index(self) -> LoadedIndex:
@@ -271,7 +280,8 @@ class Assistant:
                 self._vectors.move_to_end(t)
         missing = list(dict.fromkeys(t for t in texts if t not in found))
         if missing:
-            fresh = self.embedder.encode(missing)
+            # bounded cost for any text; merged with other threads' questions into one model call
+            fresh = encode_batched(self.embedder, [embed_text(t, self.embedder) for t in missing])
             with self._vectors_lock:
                 for t, v in zip(missing, fresh, strict=True):
                     found[t] = self._vectors[t] = v
@@ -285,10 +295,13 @@ class Assistant:
             raise QuestionError(f"k must be a whole number of at least 1, not {k!r}")
         text = clean_question(question)
         state = self.state()
+        if self.notice and self.notice != self._warned:
+            log.warning("%s", self.notice)  # search results carry no notice: say it once in the log
+        self._warned = self.notice
         return state.retriever.search(self.embed_question(text), k, text=text)
 
     def ask(self, question: str, history: History = None) -> Answer:
-        """Answer ``question`` by quoting and citing the article, or decline if it is not covered.
+        """Answer ``question`` by quoting and citing the documents, or decline if it is not covered.
 
         ``history`` holds earlier turns as Gradio message dicts or plain strings (earlier questions).
         A follow-up that leans on them ("Why would that boost trade?") is resolved with the
@@ -308,7 +321,13 @@ class Assistant:
             except QuestionError:
                 continue
         turn = Turn(text, self.embed_question(text))
-        answer, hits = respond(state.retriever, turn, earlier, self._embed, abstain_below=self.abstain_below, k=k)
+        profile = state.index.profile
+        answer, hits = respond(
+            state.retriever, turn, earlier, self._embed, k=k,
+            abstain_below=profile.abstain_below if self.abstain_below is None else self.abstain_below,
+            names_only_below=profile.names_only_below, examples=profile.examples,
+            section_word=profile.section_word, parties={name: (name, aliases) for name, aliases in profile.parties},
+        )
         if self.notice:
             answer = Answer(answer.text, answer.citations, answer.abstained, answer.suggestions, self.notice, answer.kind)
         return answer, hits

@@ -61,7 +61,10 @@ def _assistant(ctx: click.Context, **kwargs: Any) -> Any:
 @click.option("-v", "--verbose", is_flag=True, help="Log what happens (loading, building).")
 @click.version_option(__version__, prog_name="alliance-qa")
 def main(corpus: str | None, index: str | None, model: str | None, verbose: bool) -> None:
-    """Ask "10 Things North Korea and Russia Want from Each Other" and get quoted, cited answers."""
+    """Ask questions about the documents in the corpus folder and get quoted, cited answers.
+
+    `alliance-qa build` indexes the folder; `alliance-qa ask "What is this about?"` answers from it.
+    """
     logging.basicConfig(
         level=logging.INFO if verbose else logging.WARNING,
         format="alliance-qa: %(message)s",
@@ -88,7 +91,7 @@ def build(ctx: click.Context, full: bool) -> None:
 @click.pass_context
 @_friendly
 def ask(ctx: click.Context, question: str, as_json: bool, history: tuple[str, ...]) -> None:
-    """Answer QUESTION with quotes from the article and their interest areas."""
+    """Answer QUESTION with quotes from the documents and the sections they come from."""
     answer = _assistant(ctx).ask(question, history=list(history))
     if as_json:
         click.echo(json.dumps(answer.to_dict(), ensure_ascii=False, indent=2))
@@ -108,7 +111,8 @@ def search(ctx: click.Context, question: str, k: int, as_json: bool) -> None:
     """List the sections that best match QUESTION, best first."""
     hits = _assistant(ctx).search(question, k)
     if as_json:
-        rows = [{"number": h.number, "title": h.title, "score": h.score, "quote": h.quote} for h in hits]
+        rows = [{"number": h.number, "title": h.title, "document": h.document, "score": h.score, "quote": h.quote}
+                for h in hits]
         click.echo(json.dumps(rows, ensure_ascii=False, indent=2))
         return
     for rank, hit in enumerate(hits, 1):
@@ -116,30 +120,46 @@ def search(ctx: click.Context, question: str, k: int, as_json: bool) -> None:
 
 
 @main.command(name="eval")
-@click.option("--golden", type=click.Path(dir_okay=False), default="tests/golden.jsonl", show_default=True,
-              help="The golden question set (JSONL).")
+@click.option("--golden", "goldens", type=click.Path(dir_okay=False), multiple=True,
+              help="A golden question set (JSONL; repeatable) [tests/golden.jsonl]. A format-2 set that names its "
+                   "corpus is run on that corpus (in a temporary index) unless --corpus is given.")
 @click.option("--json", "as_json", is_flag=True, help="Print the same figures as JSON.")
 @click.option("--holdout", is_flag=True, help="Also calibrate the cutoffs on half the set and score the other half.")
 @click.pass_context
 @_friendly
-def eval_command(ctx: click.Context, golden: str, as_json: bool, holdout: bool) -> None:
-    """Score the product and three baselines on the golden set: top-1, MRR, recall@3, declines, follow-ups."""
+def eval_command(ctx: click.Context, goldens: tuple[str, ...], as_json: bool, holdout: bool) -> None:
+    """Score the product and three baselines on golden sets, per corpus: top-1, MRR, recall@3, declines, follow-ups."""
     from pathlib import Path
 
     from . import evaluate  # the baselines load bm25s and embed raw sections: only here
+    from .golden_corpus import corpus_for
 
-    assistant = _assistant(ctx)
-    report = evaluate.run_eval(assistant, Path(golden))
-    split = evaluate.holdout(assistant, Path(golden)) if holdout else None
+    results = []
+    for golden in goldens or (str(evaluate.DEFAULT_GOLDEN),):
+        with corpus_for(Path(golden), ctx.find_root().params) as (corpus, index):
+            assistant = _assistant(ctx) if corpus is None else _assistant_at(ctx, corpus, index)
+            report = evaluate.run_eval(assistant, Path(golden))
+            split = evaluate.holdout(assistant, Path(golden)) if holdout else None
+        results.append((report, split))
     if as_json:
-        data = report.to_dict()
-        if split is not None:
-            data["holdout"] = {"thresholds": vars(split[0]), "rows": [vars(r) for r in split[1:]]}
-        click.echo(json.dumps(data, ensure_ascii=False, indent=2))
+        out = []
+        for report, split in results:
+            data = report.to_dict()
+            if split is not None:
+                data["holdout"] = {"thresholds": vars(split[0]), "rows": [vars(r) for r in split[1:]]}
+            out.append(data)
+        click.echo(json.dumps(out[0] if len(out) == 1 else out, ensure_ascii=False, indent=2))
         return
-    click.echo(report.table())
-    if split is not None:
-        click.echo(f"\n{evaluate.holdout_table(*split)}")
+    for n, (report, split) in enumerate(results):
+        click.echo(("\n" if n else "") + report.table())
+        if split is not None:
+            click.echo(f"\n{evaluate.holdout_table(*split)}")
+
+
+def _assistant_at(ctx: click.Context, corpus: Any, index: Any) -> Any:
+    from .assistant import Assistant
+
+    return Assistant(corpus, index, ctx.find_root().params["model"])
 
 
 @main.command()
@@ -149,29 +169,31 @@ def eval_command(ctx: click.Context, golden: str, as_json: bool, holdout: bool) 
               help="Port to listen on (env ALLIANCE_QA_PORT).")
 @click.option("--auth", envvar="ALLIANCE_QA_AUTH", metavar="USER:PASS", show_envvar=True,
               help="Require this login; prefer the env variable, which other users cannot see in `ps`.")
+@click.option("--feedback-dir", envvar="ALLIANCE_QA_FEEDBACK_DIR", show_envvar=True, type=click.Path(file_okay=False),
+              help="Append thumbs-up/down votes to feedback.jsonl in this folder (off when unset).")
 @click.pass_context
 @_friendly
-def serve(ctx: click.Context, host: str, port: int, auth: str | None) -> None:
+def serve(ctx: click.Context, host: str, port: int, auth: str | None, feedback_dir: str | None) -> None:
     """Start the web chat (http://127.0.0.1:7860 by default) and print its URL."""
-    from . import web  # gradio loads only here
+    from urllib.parse import urlsplit
+
+    from . import guard, web  # gradio loads only here
 
     login = web.parse_auth(auth)
+    exposed = guard.exposure_warning(host, login)
+    if exposed:
+        click.echo(f"alliance-qa: WARNING: {exposed}", err=True)
     click.echo("alliance-qa: loading the model and the index...", err=True)
 
     def announce(url: str) -> None:
         click.echo(f"alliance-qa: chat running at {url}" + ("  (login required)" if login else ""))
+        other = guard.network_url(host, urlsplit(url).port or port)
+        if other:
+            click.echo(f"alliance-qa: from other machines: {other}")
         click.echo("alliance-qa: press Ctrl-C to stop", err=True)
 
-    web.serve(_assistant(ctx), host, port, login, announce=announce)
+    web.serve(_assistant(ctx), host, port, login, announce=announce, feedback_dir=feedback_dir)
 
-
-@main.command(context_settings={"ignore_unknown_options": True, "allow_extra_args": True, "help_option_names": []})
-@click.argument("args", nargs=-1, type=click.UNPROCESSED)
-def bench(args: tuple[str, ...]) -> None:
-    """Run the benchmark (writes bench/results.json, prints a table); `alliance-qa bench --help` lists options."""
-    from .bench.runner import main as run_bench  # loads only here
-
-    sys.exit(run_bench(list(args)))
 
 if __name__ == "__main__":  # pragma: no cover
     main()

@@ -1,37 +1,50 @@
 """Read the corpus folder and split each document into sections and sentences.
 
-Every ``.txt`` and ``.md`` file under the corpus folder is read as UTF-8 and
-normalized (see :mod:`alliance_qa.normalize`).
+Every ``.txt`` and ``.md`` file under the corpus folder (found by :mod:`alliance_qa.walk`,
+within its file and byte limits) is read as UTF-8 and normalized (see
+:mod:`alliance_qa.normalize`); :mod:`alliance_qa.docformat` finds each document's
+title, intro and sections (numbered items in ``.txt``, headings in ``.md``).
 
-* In ``.txt`` files a numbered item, ``N. Title`` alone on its line, starts a section.
-* In ``.md`` files a heading starts a section; ``## 3. Title`` keeps its number.
-* Text before the first section is the intro (``number is None``).
-* A file with no recognisable section becomes one intro section.
+* Text before a document's first section is its intro (``intro=True``), titled with
+  the document's title; a document without sections is one section (``intro=False``).
+* Section ids are ``"<path relative to the corpus, %-quoted>#<key>"``, the key being the
+  printed number, ``intro``, or the slug of an un-numbered title (``-2``, ``-3`` on
+  repeats within the document): unique across the corpus, and a function of the
+  current files only, so an incremental build equals a fresh one.
 * Empty files are skipped with a warning; a file that cannot be read or decoded
   raises :class:`~alliance_qa.errors.CorpusError` naming the file.
 """
 
 from __future__ import annotations
 
-import errno
 import hashlib
 import logging
-import os
 import re
-import stat
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import quote
 
+from .docformat import outline
 from .errors import CorpusError
 from .normalize import normalize
+from .walk import SUFFIXES, corpus_files, corpus_fingerprint, read_file
+
+__all__ = [
+    "SUFFIXES",
+    "Section",
+    "corpus_files",
+    "corpus_fingerprint",
+    "parse_document",
+    "read_corpus",
+    "section_id",
+    "slugify",
+    "split_sentences",
+]
 
 log = logging.getLogger(__name__)
 
-SUFFIXES = (".txt", ".md")
 
-_NUMBERED = re.compile(r"^\s{0,8}(\d{1,3})[.)]\s+(\S.{0,118})$")
-_HEADING = re.compile(r"^\s{0,3}#{1,6}\s+(\S.*?)\s*#*\s*$")
-_HEADING_NUMBER = re.compile(r"^(\d{1,3})[.)]\s+(\S.*)$")
 # A sentence ends at . ! or ? (plus closing quotes/brackets) before white space
 # and a capital, digit or opening quote.
 _SENTENCE_END = re.compile(r"[.!?][\"')\]]*\s+(?=[\"'(\[]?[A-Z0-9])")
@@ -40,7 +53,13 @@ _ABBREVIATIONS = {"mr", "mrs", "ms", "dr", "st", "vs", "etc", "e.g", "i.e", "no"
 
 @dataclass(frozen=True)
 class Section:
-    """One part of a document: the intro or one numbered interest area."""
+    """One part of a document: its intro, a numbered item or a heading's text.
+
+    ``id`` is unique across the whole corpus and derived only from the current
+    files (``"<relative path>#<key>"``, the key being the printed number, ``intro``,
+    or the slug of an un-numbered title), so an incremental build and a fresh
+    build of the same files agree.
+    """
 
     id: str
     number: int | None
@@ -49,16 +68,27 @@ class Section:
     source: str
     position: int
     sentences: tuple[str, ...] = field(default=(), compare=False, repr=False)
+    document_title: str = ""
+    intro: bool = False
+
+    @property
+    def document(self) -> str:
+        """The document this section belongs to: its path relative to the corpus folder."""
+        return self.source
 
     @property
     def label(self) -> str:
-        """How answers cite the section: ``"Energy Resources (2)"`` or ``"Title (intro)"``."""
-        return f"{self.title} ({self.number if self.number is not None else 'intro'})"
+        """How answers cite the section: ``"Title (3)"``, ``"Title"`` or ``"Title (intro)"``."""
+        if self.intro:
+            return f"{self.title} (intro)"
+        if self.number is not None:
+            return f"{self.title} ({self.number})"
+        return self.title
 
     @property
     def content_hash(self) -> str:
-        """SHA-256 of the normalized title and text: what decides re-embedding."""
-        return hashlib.sha256(f"{self.title}\n{self.text}".encode()).hexdigest()
+        """SHA-256 of the normalized document title, title and text: what decides re-embedding."""
+        return hashlib.sha256(f"{self.document_title}\n{self.title}\n{self.text}".encode()).hexdigest()
 
 
 def slugify(name: str) -> str:
@@ -93,131 +123,89 @@ def _paragraphs(lines: list[str]) -> str:
     return re.sub(r"\n{3,}", "\n\n", text).strip()
 
 
-def _heading(line: str, markdown: bool) -> tuple[int | None, str] | None:
-    if markdown:
-        m = _HEADING.match(line)
-        if not m:
-            return None
-        title = m.group(1)
-        numbered = _HEADING_NUMBER.match(title)
-        if numbered:
-            return int(numbered.group(1)), numbered.group(2).strip()
-        return None, title
-    m = _NUMBERED.match(line)
-    if not m or m.group(2).rstrip().endswith((".", ",", ";", ":")):
-        return None
-    return int(m.group(1)), m.group(2).strip()
+def section_key(number: int | None, title: str, intro: bool) -> str:
+    """The part of a section id that names it within its document."""
+    if intro:
+        return "intro"
+    if number is not None:
+        return str(number)
+    return slugify(title)[:60].strip("-_") or "section"
 
 
-def parse_document(text: str, source: str) -> list[Section]:
-    """Split one document's text into sections (normalized); ``source`` names the file."""
-    text = normalize(text.replace("\r\n", "\n").replace("\r", "\n").lstrip("\ufeff"))
-    markdown = source.lower().endswith(".md")
-    slug = slugify(Path(source).stem)
-    parts: list[tuple[int | None, str, list[str]]] = [(None, "", [])]
-    for line in text.split("\n"):
-        heading = _heading(line, markdown)
-        if heading is not None:
-            parts.append((heading[0], heading[1], []))
-        else:
-            parts[-1][2].append(line)
+def section_id(source: str, key: str) -> str:
+    """``"<relative path>#<key>"``; the path is percent-quoted so an id has no white space."""
+    return f"{quote(source, safe='/._-~')}#{key}"
+
+
+def parse_document(text: str, source: str, *, normalizer: Callable[[str], str] = normalize) -> list[Section]:
+    """Split one document's text into sections (normalized by ``normalizer``); ``source`` names the file.
+
+    The rules for each format are in :mod:`alliance_qa.docformat`.  Text before the
+    first section is the intro (``intro=True``, titled with the document's title);
+    a document without sections is one section titled with the document's title.
+    """
+    text = normalizer(text.replace("\r\n", "\n").replace("\r", "\n").lstrip("\ufeff"))
+    shape = outline(text.split("\n"), markdown=source.lower().endswith(".md"))
+    parts: list[tuple[int, int | None, str, str, bool]] = []  # position, number, title, body, intro
+    head = _paragraphs(shape.head)
+    if head and (head != shape.title or not shape.parts):  # a title line alone is no intro: sections carry it
+        parts.append((0, None, shape.title or head.split("\n", 1)[0][:120], head, bool(shape.parts)))
+    for position, part in enumerate(shape.parts, 1):
+        body = _paragraphs(part.lines)
+        if body:
+            parts.append((position, part.number, part.title, body, False))
 
     sections: list[Section] = []
     seen: set[str] = set()
-    for position, (number, title, lines) in enumerate(parts):
-        body = _paragraphs(lines)
-        if position == 0:
-            if not body:
-                continue
-            title = body.split("\n", 1)[0].strip()[:120]
-        elif not body and not title:
-            continue
-        base = f"{slug}-{'intro' if position == 0 else number if number is not None else f's{position}'}"
-        sid, n = base, 2
-        while sid in seen:
-            sid, n = f"{base}-{n}", n + 1
-        seen.add(sid)
+    for position, number, title, body, intro in parts:
+        base = section_key(number, title, intro)
+        key, n = base, 2
+        while key in seen:
+            key, n = f"{base}-{n}", n + 1
+        seen.add(key)
         sections.append(
             Section(
-                id=sid,
+                id=section_id(source, key),
                 number=number,
                 title=title,
                 text=body,
                 source=source,
                 position=position,
                 sentences=tuple(split_sentences(body)),
+                document_title=shape.title,
+                intro=intro,
             )
         )
     return sections
 
 
-def corpus_files(corpus_dir: Path) -> list[Path]:
-    """List the ``.txt`` and ``.md`` files under ``corpus_dir``, sorted, without following symlinked folders."""
-    if not corpus_dir.is_dir():
-        raise CorpusError(
-            f"corpus folder {corpus_dir} does not exist: create it and put the article's .txt or .md files in it"
-        )
-    found: list[Path] = []
-    for root, dirs, files in os.walk(corpus_dir, followlinks=False, onerror=None):
-        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
-        for name in sorted(files):
-            path = Path(root) / name
-            if name.startswith(".") or not name.lower().endswith(SUFFIXES):
-                continue
-            found.append(path)
-    return sorted(found)
-
-
-def _read_file(path: Path) -> bytes:
-    """Read one corpus file; raise :class:`CorpusError` naming it and the reason it cannot be read.
-
-    Symlinked files are read through the link.  A link that loops or dangles, a
-    file without read permission, and anything that is not a regular file (a
-    FIFO or a device, which could block or never end) are errors, never skipped.
-    """
-    try:
-        info = path.stat()
-    except OSError as exc:
-        if exc.errno == errno.ELOOP:
-            raise CorpusError(
-                f"corpus file {path} is a symbolic link loop ({path.name} -> {os.readlink(path)}): "
-                "remove the link or point it at a real file"
-            ) from exc
-        if exc.errno == errno.ENOENT and path.is_symlink():
-            raise CorpusError(
-                f"corpus file {path} is a broken symbolic link (to {os.readlink(path)}): "
-                "remove the link or point it at a real file"
-            ) from exc
-        raise CorpusError(f"cannot read corpus file {path}: {exc.strerror or exc}; fix it or remove it") from exc
-    if not stat.S_ISREG(info.st_mode):
-        raise CorpusError(f"corpus file {path} is not a regular file (a FIFO, socket or device): remove it")
-    try:
-        return path.read_bytes()
-    except PermissionError as exc:
-        raise CorpusError(
-            f"cannot read corpus file {path}: permission denied; make it readable (chmod a+r) or remove it"
-        ) from exc
-    except OSError as exc:
-        raise CorpusError(f"cannot read corpus file {path}: {exc.strerror or exc}; fix it or remove it") from exc
-
-
-def read_corpus(corpus_dir: Path) -> tuple[list[Section], list[str]]:
+def read_corpus(
+    corpus_dir: Path,
+    *,
+    index_dir: Path | None = None,
+    max_files: int | None = None,
+    max_bytes: int | None = None,
+    normalizer: Callable[[str], str] = normalize,
+) -> tuple[list[Section], list[str]]:
     """Read every document under ``corpus_dir``; return its sections and any warnings.
 
-    Raises :class:`CorpusError` when the folder has no usable text or a file
-    cannot be read as UTF-8.
+    ``normalizer`` turns each file's text into what is indexed (:func:`~alliance_qa.normalize.normalize`;
+    the evaluation's raw baseline passes the identity).
+
+    Raises :class:`CorpusError` when the folder has no usable text, a file
+    cannot be read as UTF-8, or :func:`corpus_files` refuses the folder (pass
+    ``index_dir`` so a corpus that contains the index is refused).
     """
-    files = corpus_files(corpus_dir)
+    files = corpus_files(corpus_dir, index_dir=index_dir, max_files=max_files, max_bytes=max_bytes)
     if not files:
         raise CorpusError(
-            f"corpus folder {corpus_dir} has no .txt or .md files: add the article (e.g. copy it from the repository's corpus/)"
+            f"corpus folder {corpus_dir} has no .txt or .md files: add a document (e.g. copy the article from the repository's corpus/)"
         )
     sections: list[Section] = []
     warnings: list[str] = []
-    titles: dict[str, str] = {}
     for path in files:
         rel = path.relative_to(corpus_dir).as_posix()
-        raw = _read_file(path)
+        raw = read_file(path)
         try:
             text = raw.decode("utf-8")
         except UnicodeDecodeError as exc:
@@ -227,34 +215,18 @@ def read_corpus(corpus_dir: Path) -> tuple[list[Section], list[str]]:
         if not text.strip():
             warnings.append(f"skipped empty corpus file {rel}")
             continue
-        for section in parse_document(text, rel):
-            key = section.title.casefold()
-            if key in titles:
-                warnings.append(f"duplicate section title {section.title!r} in {rel} (also in {titles[key]})")
-            titles.setdefault(key, rel)
+        labels: set[str] = set()
+        for section in parse_document(text, rel, normalizer=normalizer):
+            if section.label.casefold() in labels:
+                warnings.append(f"duplicate section {section.label!r} in {rel}: rename one so citations can tell them apart")
+            labels.add(section.label.casefold())
             sections.append(section)
     if not sections:
         names = ", ".join(p.relative_to(corpus_dir).as_posix() for p in files[:5]) + (", ..." if len(files) > 5 else "")
         raise CorpusError(
             f"corpus folder {corpus_dir} has no text: its {len(files)} file(s) ({names}) are empty; "
-            "add the article's text"
+            "add their text"
         )
     for warning in warnings:
         log.warning(warning)
     return sections, warnings
-
-
-def corpus_fingerprint(corpus_dir: Path) -> dict[str, tuple[int, int]]:
-    """A cheap change detector: each corpus file's size and modification time in ns."""
-    stamp: dict[str, tuple[int, int]] = {}
-    try:
-        files = corpus_files(corpus_dir)
-    except CorpusError:
-        return stamp
-    for path in files:
-        try:
-            st = path.stat()
-        except OSError:
-            continue
-        stamp[path.relative_to(corpus_dir).as_posix()] = (st.st_size, st.st_mtime_ns)
-    return stamp

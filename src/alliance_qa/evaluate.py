@@ -26,18 +26,18 @@ favour.  Baselines see each question alone (no history, no whole-article handlin
 from __future__ import annotations
 
 import itertools
-import json
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from unittest import mock
 
 import numpy as np
 
 from . import corpus as corpus_module
-from .errors import AllianceQAError
+from .golden import NOT_AREA, Item, Key, check_golden, matches, read_golden, section_key, whole_matches
+from .golden import Golden as Golden  # re-exported: the golden-set API is also reachable from here
+from .golden import load_golden as load_golden
 
 if TYPE_CHECKING:
     from .assistant import Assistant
@@ -46,7 +46,7 @@ log = logging.getLogger(__name__)
 
 #: The golden set, relative to the repository root (the current directory for the CLI).
 DEFAULT_GOLDEN = Path("tests") / "golden.jsonl"
-AREA_KINDS = frozenset({"direct", "paraphrase", "keyword", "typo", "lookalike", "caps"})
+AREA_KINDS = frozenset({"direct", "paraphrase", "keyword", "typo", "lookalike", "caps", "figure"})
 COLUMNS = (
     ("top1", "top-1"),
     ("mrr", "MRR"),
@@ -60,54 +60,10 @@ LOWER_IS_BETTER = frozenset({"inscope_declined"})
 
 
 @dataclass(frozen=True)
-class Item:
-    """One golden question."""
-
-    id: str
-    kind: str
-    question: str
-    area: int | None
-    history: tuple[str, ...] = ()
-    whole: str | None = None
-
-    @property
-    def in_scope(self) -> bool:
-        """Whether the article answers it (an area, a whole-article question, or a follow-up with an area)."""
-        return self.kind == "whole" or (self.kind != "offtopic" and self.area is not None)
-
-
-def load_golden(path: Path) -> list[Item]:
-    """Read the golden JSONL file; raise :class:`AllianceQAError` naming the line that is wrong."""
-    if not path.is_file():
-        raise AllianceQAError(
-            f"golden set {path} not found: run `alliance-qa eval` from the repository root or pass --golden PATH"
-        )
-    items = []
-    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-            items.append(
-                Item(
-                    id=str(row["id"]),
-                    kind=str(row["kind"]),
-                    question=str(row["question"]),
-                    area=None if row.get("area") is None else int(row["area"]),
-                    history=tuple(row.get("history") or ()),
-                    whole=row.get("whole"),
-                )
-            )
-        except (ValueError, KeyError, TypeError) as exc:
-            raise AllianceQAError(f"golden set {path} line {n} is not a valid question ({exc}): fix that line") from exc
-    return items
-
-
-@dataclass(frozen=True)
 class Outcome:
     """What a method did with one question: its ranking of areas, best first, and whether it declined."""
 
-    ranking: tuple[int, ...]
+    ranking: tuple[Any, ...]  # section keys (or bare areas), best first
     declined: bool
     top_score: float = 0.0
     kind: str = "area"
@@ -133,14 +89,18 @@ def _area(number: int | None) -> int:
     return 0 if number is None else number
 
 
+def _rank(item: Item, ranking: Sequence[object]) -> int | None:
+    return next((n for n, key in enumerate(ranking, 1) if matches(item, key)), None)
+
+
 def score(method: str, items: Sequence[Item], outcomes: Sequence[Outcome], cutoff: float | None = None) -> Row:
     """Compute a method's :class:`Row` from its ``outcomes`` (one per item, same order)."""
-    area_items = [(i, o) for i, o in zip(items, outcomes, strict=True) if i.kind in AREA_KINDS and i.area is not None]
+    area_items = [(i, o) for i, o in zip(items, outcomes, strict=True) if i.kind not in NOT_AREA and i.area is not None]
     top1, rr, r3, misses = [], [], [], []
     for item, out in area_items:
-        hit = not out.declined and bool(out.ranking) and out.ranking[0] == item.area
+        hit = not out.declined and bool(out.ranking) and matches(item, out.ranking[0])
         top1.append(hit)
-        rank = out.ranking.index(item.area) + 1 if item.area in out.ranking else None
+        rank = _rank(item, out.ranking)
         rr.append(1.0 / rank if rank else 0.0)
         r3.append(bool(rank and rank <= 3))
         if not hit:
@@ -151,12 +111,12 @@ def score(method: str, items: Sequence[Item], outcomes: Sequence[Outcome], cutof
     for item, out in zip(items, outcomes, strict=True):
         if item.kind != "followup":
             continue
-        ok = out.declined if item.area is None else (not out.declined and out.ranking[:1] == (item.area,))
+        ok = out.declined if item.area is None else (not out.declined and _rank(item, out.ranking[:1]) == 1)
         follow.append(ok)
         if not ok:
             misses.append(item.id)
     whole = [
-        o.kind == i.whole
+        whole_matches(i, o.kind)
         for i, o in zip(items, outcomes, strict=True)
         if i.kind == "whole" and i.whole is not None
     ]
@@ -205,6 +165,7 @@ def product_outcomes(
             answer, hits = assistant.respond(item.question, list(item.history) or None, k=n)
         else:
             text = clean_question(item.question)
+            profile = assistant.profile
             answer, hits = respond(
                 retriever,
                 Turn(text, assistant.embed_question(text)),
@@ -213,10 +174,14 @@ def product_outcomes(
                 abstain_below=thresholds.abstain_below,
                 names_only_below=thresholds.names_only_below,
                 k=n,
+                examples=profile.examples,
+                section_word=profile.section_word,
+                parties={name: (name, aliases) for name, aliases in profile.parties},
             )
-        ranking = tuple(_area(h.number) for h in hits)
+        by_id = retriever.index.by_id
+        ranking = tuple(section_key(by_id[h.section_id]) for h in hits)
         if answer.kind == "area" and answer.citations:
-            first = _area(answer.citations[0].number)
+            first = section_key(by_id[answer.citations[0].section_id])
             ranking = (first, *[a for a in ranking if a != first])
         outcomes.append(Outcome(ranking, answer.abstained, hits[0].score if hits else 0.0, answer.kind))
     return outcomes
@@ -268,14 +233,16 @@ def calibrate(assistant: Assistant, items: Sequence[Item]) -> Thresholds:
     plain: dict[bool, list[float]] = {True: [], False: []}
     names: dict[bool, list[float]] = {True: [], False: []}
     for item in items:
-        if item.kind not in AREA_KINDS and item.kind != "offtopic":
+        if item.kind in ("followup", "whole"):
             continue
         text = clean_question(item.question)
         ranking = retriever.rank(text, assistant.embed_question(text))
-        if abstain_reason(text, ranking, retriever, abstain_below=-1.0, names_only_below=-1.0) is not None:
+        parties = assistant.profile.parties
+        if abstain_reason(text, ranking, retriever, abstain_below=-1.0, names_only_below=-1.0,
+                          parties=parties) is not None:
             continue  # declined whatever the cutoffs
         best = float(ranking.scores[ranking.best])
-        group = names if retriever.lexical.only_generic(list(ranking.terms)) else plain
+        group = names if retriever.only_generic(list(ranking.terms)) else plain
         group[item.in_scope].append(best)
     abstain_below = gap_cutoff(plain[True] + names[True], plain[False], ABSTAIN_BELOW)
     names_only_below = max(abstain_below, gap_cutoff(names[True], names[False], NAMES_ONLY_BELOW))
@@ -295,7 +262,7 @@ def split_halves(items: Sequence[Item]) -> tuple[list[Item], list[Item]]:
 
 def holdout(assistant: Assistant, golden: Path = DEFAULT_GOLDEN) -> tuple[Thresholds, Row, Row]:
     """Calibrate the cutoffs on half the golden set and score the product on both halves with them."""
-    tune, test = split_halves(load_golden(golden))
+    tune, test = split_halves(check_golden(read_golden(golden), assistant.index.sections))
     thresholds = calibrate(assistant, tune)
     return (
         thresholds,
@@ -307,19 +274,18 @@ def holdout(assistant: Assistant, golden: Path = DEFAULT_GOLDEN) -> tuple[Thresh
 # --------------------------------------------------------------------------- baselines
 
 
-def raw_sections(corpus_dir: Path) -> list[tuple[int, str]]:
-    """The corpus sections as ``(area, "title. text")`` with no normalization at all (look-alikes left in)."""
-    with mock.patch.object(corpus_module, "normalize", lambda text: text):
-        sections, _ = corpus_module.read_corpus(corpus_dir)
-    return [(_area(s.number), f"{s.title}. {s.text}" if s.number is not None else s.text) for s in sections]
+def raw_sections(corpus_dir: Path) -> list[tuple[Key, str]]:
+    """The corpus sections as ``(section key, "title. text")`` with no normalization at all (look-alikes left in)."""
+    sections, _ = corpus_module.read_corpus(corpus_dir, normalizer=lambda text: text)
+    return [(section_key(s), s.text if getattr(s, "intro", False) else f"{s.title}. {s.text}") for s in sections]
 
 
-def _ranked(areas: Sequence[int], scores: np.ndarray) -> tuple[tuple[int, ...], float]:
+def _ranked(areas: Sequence[Any], scores: np.ndarray) -> tuple[tuple[Any, ...], float]:
     order = np.argsort(-scores, kind="stable")
     return tuple(areas[i] for i in order), float(scores[order[0]]) if len(order) else 0.0
 
 
-def bm25_raw(corpus_dir: Path) -> Callable[[str], tuple[tuple[int, ...], float]]:
+def bm25_raw(corpus_dir: Path) -> Callable[[str], tuple[tuple[Any, ...], float]]:
     """BM25 (bm25s defaults: lower-case, English stop words, no stemming) over the raw section texts."""
     import bm25s
 
@@ -328,38 +294,44 @@ def bm25_raw(corpus_dir: Path) -> Callable[[str], tuple[tuple[int, ...], float]]
     model = bm25s.BM25()
     model.index(bm25s.tokenize([t for _, t in sections], stopwords="en", show_progress=False), show_progress=False)
 
-    def run(question: str) -> tuple[tuple[int, ...], float]:
+    def run(question: str) -> tuple[tuple[Any, ...], float]:
         tokens = bm25s.tokenize([question], stopwords="en", return_ids=False, show_progress=False)[0]
         return _ranked(areas, np.asarray(model.get_scores(tokens), dtype=np.float32))
 
     return run
 
 
-def dense_raw(assistant: Assistant) -> Callable[[str], tuple[tuple[int, ...], float]]:
-    """Whole-section dense retrieval over the raw section texts (embedded here) with the raw question."""
+def dense_raw(assistant: Assistant, questions: Sequence[str] = ()) -> Callable[[str], tuple[tuple[Any, ...], float]]:
+    """Whole-section dense retrieval over the raw section texts (embedded here) with the raw question.
+
+    ``questions`` known up front are embedded in one batch (the same vectors, one model call).
+    """
     sections = raw_sections(assistant.settings.corpus_dir)
     areas = [a for a, _ in sections]
     vectors = assistant.embedder.encode([t for _, t in sections])
+    texts = list(dict.fromkeys(" ".join(q.split()) for q in questions))
+    known = dict(zip(texts, np.asarray(assistant.embedder.encode(texts)).reshape(len(texts), -1), strict=True))
 
-    def run(question: str) -> tuple[tuple[int, ...], float]:
-        query = assistant.embedder.encode([" ".join(question.split())])[0]
+    def run(question: str) -> tuple[tuple[Any, ...], float]:
+        text = " ".join(question.split())
+        query = known[text] if text in known else assistant.embedder.encode([text])[0]
         return _ranked(areas, vectors @ query)
 
     return run
 
 
-def dense_normalized(assistant: Assistant) -> Callable[[str], tuple[tuple[int, ...], float]]:
+def dense_normalized(assistant: Assistant) -> Callable[[str], tuple[tuple[Any, ...], float]]:
     """Whole-section dense retrieval over the normalized text: the index's section vectors, best window."""
     from .assistant import clean_question
 
     index = assistant.index
     position = {s.id: i for i, s in enumerate(index.sections)}
-    areas = [_area(s.number) for s in index.sections]
+    areas = [section_key(s) for s in index.sections]
     rows = [r for r, u in enumerate(index.units) if u.kind == "section"]
     owner = np.array([position[index.units[r].section_id] for r in rows])
     vectors = index.vectors[rows]
 
-    def run(question: str) -> tuple[tuple[int, ...], float]:
+    def run(question: str) -> tuple[tuple[Any, ...], float]:
         sims = vectors @ assistant.embed_question(clean_question(question))
         best = np.full(len(areas), -1.0, dtype=np.float32)
         np.maximum.at(best, owner, sims)
@@ -383,7 +355,7 @@ def best_cutoff(items: Sequence[Item], top_scores: Sequence[float]) -> float:
     return best[1] if best else 0.0
 
 
-def baseline_row(name: str, run: Callable[[str], tuple[tuple[int, ...], float]], items: Sequence[Item]) -> Row:
+def baseline_row(name: str, run: Callable[[str], tuple[tuple[Any, ...], float]], items: Sequence[Item]) -> Row:
     """Score one baseline: rank every question alone, then decline below its oracle cutoff."""
     ranked = [run(i.question) for i in items]
     cutoff = best_cutoff(items, [s for _, s in ranked])
@@ -401,10 +373,13 @@ class Report:
     golden: str
     counts: dict[str, int]
     rows: list[Row]
+    corpus: str = ""
+    cutoffs: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON ``alliance-qa eval --json`` prints."""
-        return {"golden": self.golden, "counts": self.counts, "rows": [asdict(r) for r in self.rows]}
+        return {"golden": self.golden, "corpus": self.corpus, "cutoffs": self.cutoffs, "counts": self.counts,
+                "rows": [asdict(r) for r in self.rows]}
 
     def table(self) -> str:
         """The table ``alliance-qa eval`` prints."""
@@ -419,6 +394,8 @@ class Report:
         notes = [
             "",
             f"golden set: {self.golden} ({counts})",
+            *([f"corpus: {self.corpus}"] if self.corpus else []),
+            *([_cutoff_note(self.cutoffs)] if self.cutoffs else []),
             "in-scope declined: lower is better; baselines decline below the single cutoff that errs least on this set",
         ]
         if product.whole_article is not None:
@@ -426,18 +403,39 @@ class Report:
         return "\n".join(lines + notes)
 
 
+def _cutoff_note(cutoffs: dict[str, Any]) -> str:
+    return (
+        f"product cutoffs ({cutoffs.get('source')}): abstain below {cutoffs.get('abstain_below')}, "
+        f"names only below {cutoffs.get('names_only_below')}"
+    )
+
+
+def cutoffs(assistant: Assistant) -> dict[str, Any]:
+    """The abstention cutoffs the product runs with, and where they come from (override or this build's calibration)."""
+    profile = assistant.profile
+    override = assistant.abstain_below
+    calibration = profile.calibration or {}
+    return {
+        "abstain_below": profile.abstain_below if override is None else override,
+        "names_only_below": profile.names_only_below,
+        "source": "override" if override is not None else "calibrated for this build" if calibration.get("inscope")
+        else "defaults",
+        "calibration": calibration,
+    }
+
+
 def run_eval(assistant: Assistant, golden: Path = DEFAULT_GOLDEN) -> Report:
-    """Evaluate the product and the three baselines on ``golden``."""
-    items = load_golden(golden)
+    """Evaluate the product and the three baselines on ``golden``, checked against the assistant's corpus."""
+    items = check_golden(read_golden(golden), assistant.index.sections)
     counts: dict[str, int] = {}
     for item in items:
-        group = "area" if item.kind in AREA_KINDS else item.kind
+        group = "area" if item.kind not in NOT_AREA else item.kind
         counts[group] = counts.get(group, 0) + 1
     rows = [score("product", items, product_outcomes(assistant, items))]
     rows.append(baseline_row("BM25, raw text", bm25_raw(assistant.settings.corpus_dir), items))
-    rows.append(baseline_row("dense, raw text", dense_raw(assistant), items))
+    rows.append(baseline_row("dense, raw text", dense_raw(assistant, [i.question for i in items]), items))
     rows.append(baseline_row("dense, normalized text", dense_normalized(assistant), items))
-    return Report(str(golden), counts, rows)
+    return Report(str(golden), counts, rows, str(assistant.settings.corpus_dir), cutoffs(assistant))
 
 
 def holdout_table(thresholds: Thresholds, tune: Row, test: Row) -> str:

@@ -10,27 +10,35 @@ edit-distance scan of the corpus vocabulary (a few hundred words, in C++ via rap
 * A question word missing from the corpus vocabulary is matched to the corpus
   words within a small Damerau-Levenshtein (OSA) distance: one edit for words
   of 4-8 letters, two for longer ones, and the same first letter ("enrgy" -> "energy", "exchnages" ->
-  "exchanges", "denuclearisation" -> "denuclearization"); a word of 6 letters
+  "exchanges", "organisation" -> "organization"); a word of 6 letters
   or more also matches a corpus word with the same first letter that shares 80%
   of its letters in order ("educatoin" -> "educational").  Such a match counts
-  a little less than an exact one.
-* A demonym folds into its place ("Korean" -> "Korea", "Russian" -> "Russia")
+  a little less than an exact one.  A word the embedding model has whole in its
+  own vocabulary is spelled as meant, not a slip: it matches only another form
+  of itself the stemmer missed ("speak" -> "speaker") or its other national
+  spelling ("colour" -> "color"), never a neighbour ("wine" -> "wire", "bold" ->
+  "bolt"), which gave off-topic questions words they lack.
+* A demonym folds into its place ("Indian" -> "India", "Cuban" -> "Cuba")
   when the corpus has the place's stem.
 * BM25 (bm25s, Lucene variant) scores each document; the per-term score vectors
   are cached, so a question is a sum of a few small numpy arrays.
-* *Generic* stems are those found in at least half of the documents (here
-  "north", "korea", "russia"): a question sharing only those with the corpus
-  is about the article's names, not about anything it says (see
-  :meth:`LexicalIndex.only_generic`).
+* *Generic* stems are those found in at least half of the sections of every
+  corpus document that has them (a document's ubiquitous names, such as the two
+  parties of an article about two countries): a question sharing only those with
+  the corpus is about its names, not about anything it says (see
+  :meth:`LexicalIndex.only_generic`).  They are counted per document, so adding
+  documents does not change them.
 """
 
 from __future__ import annotations
 
+import bisect
 import logging
 import math
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import bm25s
 import numpy as np
@@ -56,6 +64,13 @@ FUZZY_WEIGHT = 0.8
 LONG_WORD = 6
 LONG_WORD_RATIO = 80.0
 
+#: Typo matching per question: at most this many unknown words, each at most this long (no real word is longer).
+MAX_FUZZY_WORDS = 12
+MAX_FUZZY_LETTERS = 30
+
+#: Two stems must share at least this many first letters to count as forms of one word (see :func:`variant`).
+VARIANT_PREFIX = 5
+
 _TOKEN = re.compile(r"[^\W_]+")
 
 
@@ -67,6 +82,29 @@ def words(text: str) -> list[str]:
 def max_edits(word: str) -> int:
     """How many edits a misspelling of ``word`` may have: none below 4 letters, 1 up to 8, else 2."""
     return 0 if len(word) < 4 else 1 if len(word) <= 8 else 2
+
+
+#: British spellings and their American forms (either may be the corpus's): "colour"/"color", "centre"/"center",
+#: "organise"/"organize", "analyse"/"analyze", "catalogue"/"catalog", "defence"/"defense", "travelled"/"traveled".
+_NATIONAL = ((re.compile(r"(?<=[a-z]{2})our"), "or"), (re.compile(r"([bt])re(s|d)?$"), r"\1er\2"), (re.compile(r"is(e|ed|es|ing|ation)"), r"iz\1"),
+             (re.compile(r"ys(e|ed|es|ing)$"), r"yz\1"), (re.compile(r"ogue$"), "og"), (re.compile(r"ence$"), "ense"),
+             (re.compile(r"ll(ed|ing|er)$"), r"l\1"))
+
+
+def american(word: str) -> str:
+    """``word`` with British spellings made American ("colour" -> "color", "centre" -> "center")."""
+    for pattern, replacement in _NATIONAL:
+        word = pattern.sub(replacement, word)
+    return word
+
+
+def variant(stem: str, other: str) -> bool:
+    """Whether two stems are forms of one word the stemmer missed ("speak"/"speaker", "drive"/"driven",
+    "organis"/"organ"): they agree on all but at most the last letter of the shorter, and on at least
+    :data:`VARIANT_PREFIX` letters."""
+    shorter = min(len(stem), len(other))
+    common = next((i for i, (a, b) in enumerate(zip(stem, other, strict=False)) if a != b), shorter)
+    return common >= max(VARIANT_PREFIX, shorter - 1)
 
 
 @dataclass(frozen=True)
@@ -82,42 +120,135 @@ class Term:
         return bool(self.stems)
 
 
-class LexicalIndex:
-    """BM25 and typo-tolerant term matching over a fixed list of normalized documents."""
+def generic_stems(doc_stems: Sequence[Sequence[str]], groups: Sequence[int] | None = None) -> frozenset[str]:
+    """The stems found in at least half of the texts (and at least two) of every group that has them.
 
-    def __init__(self, documents: Sequence[str]) -> None:
-        self._stemmer = Stemmer.Stemmer("english")
-        self._stem_cache: dict[str, str] = {}
-        raw_stems = {self._stemmer.stemWord(w) for d in documents for w in words(d) if w not in STOPWORDS}
-        self._places = {s for s in raw_stems if len(s) >= 4}
-        doc_stems = [[self.stem(w) for w in words(d) if w not in STOPWORDS] for d in documents]
-        self.n_docs = len(documents)
-        self.vocabulary: dict[str, str] = {}  # surface word -> stem
-        for doc in documents:
-            for w in words(doc):
-                if w not in STOPWORDS:
-                    self.vocabulary.setdefault(w, self.stem(w))
-        # Corpus words by first letter: a misspelling is matched against the words sharing its first letter only.
-        self._by_initial: dict[str, list[str]] = {}
-        for w in sorted(self.vocabulary):
-            self._by_initial.setdefault(w[0], []).append(w)
+    ``groups`` gives each text's group (its corpus document; default: one group).
+    A stem counts per group, so adding a document about other things neither makes
+    a document's own names specific nor another document's ordinary words generic.
+    """
+    groups = list(groups) if groups is not None else [0] * len(doc_stems)
+    size: dict[int, int] = {}
+    df: dict[tuple[int, str], int] = {}
+    for group, stems in zip(groups, doc_stems, strict=True):
+        size[group] = size.get(group, 0) + 1
+        for s in set(stems):
+            df[group, s] = df.get((group, s), 0) + 1
+    common: dict[str, bool] = {}
+    for (group, s), n in df.items():
+        common[s] = common.get(s, True) and n >= max(2, math.ceil(size[group] / 2))
+    return frozenset(s for s, ok in common.items() if ok)
+
+
+@dataclass(frozen=True)
+class LexicalTables:
+    """What a :class:`LexicalIndex` derives from its documents besides BM25; saved with a build (:mod:`.prepared`)."""
+
+    n_docs: int
+    words: tuple[str, ...]  # the corpus vocabulary (surface words, stop words left out), sorted
+    stems: tuple[str, ...]  # the stem of each word
+    df: dict[str, int]  # how many documents have each stem
+    generic: frozenset[str]
+    places: frozenset[str]  # raw Snowball stems of 4+ letters: a demonym folds into one ("cuban" -> "cuba")
+
+    def to_json(self) -> dict[str, Any]:
+        """The tables as JSON data (sorted, so equal tables give equal files)."""
+        return {"n_docs": self.n_docs, "words": list(self.words), "stems": list(self.stems), "df": self.df,
+                "generic": sorted(self.generic), "places": sorted(self.places)}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> LexicalTables:
+        """Tables read back from :meth:`to_json`'s data; raises ``KeyError``/``TypeError``/``ValueError`` if malformed."""
+        words, stems = tuple(map(str, data["words"])), tuple(map(str, data["stems"]))
+        if len(words) != len(stems):
+            raise ValueError(f"{len(words)} words but {len(stems)} stems")
+        return cls(int(data["n_docs"]), words, stems, {str(k): int(v) for k, v in data["df"].items()},
+                   frozenset(map(str, data["generic"])), frozenset(map(str, data["places"])))
+
+
+class LexicalIndex:
+    """BM25 and typo-tolerant term matching over a fixed list of normalized documents.
+
+    ``groups`` gives each document's group (here: which corpus file a section
+    comes from), for :attr:`generic`; BM25 itself is over all documents.
+    :meth:`from_saved` makes the same index from tables and a BM25 index saved at build time.
+    """
+
+    def __init__(
+        self, documents: Sequence[str], groups: Sequence[int] | None = None, dictionary: frozenset[str] = frozenset()
+    ) -> None:
+        tokens = [[w for w in words(d) if w not in STOPWORDS] for d in documents]  # each document tokenized once
+        stemmer = Stemmer.Stemmer("english")
+        raw_stems = {stemmer.stemWord(w) for ws in tokens for w in ws}
+        self._setup(LexicalTables(len(documents), (), (), {}, frozenset(), frozenset(s for s in raw_stems if len(s) >= 4)), None)
+        stem_of = {w: self.stem(w) for w in {w for ws in tokens for w in ws}}  # each distinct word stemmed once
+        doc_stems = [[stem_of[w] for w in ws] for ws in tokens]
+        vocabulary: dict[str, str] = {}  # surface word -> stem
+        for ws, stems in zip(tokens, doc_stems, strict=True):
+            for w, s in zip(ws, stems, strict=True):
+                vocabulary.setdefault(w, s)
         df: dict[str, int] = {}
         for stems in doc_stems:
             for s in set(stems):
                 df[s] = df.get(s, 0) + 1
-        self.df = df
-        self.generic = frozenset(s for s, n in df.items() if n >= max(2, math.ceil(self.n_docs / 2)))
-        self._bm25 = bm25s.BM25()
-        self._bm25.index([s or ["\u2205"] for s in doc_stems], show_progress=False)
+        ordered = sorted(vocabulary)
+        tables = LexicalTables(len(documents), tuple(ordered), tuple(vocabulary[w] for w in ordered), df,
+                               generic_stems(doc_stems, groups), self._places)
+        bm25 = bm25s.BM25()
+        bm25.index([s or ["\u2205"] for s in doc_stems], show_progress=False)
+        self._setup(tables, bm25)
+        self.use_dictionary(dictionary)
+
+    @classmethod
+    def from_saved(cls, tables: LexicalTables, bm25: bm25s.BM25) -> LexicalIndex:
+        """The index whose tables and BM25 index were computed (by ``__init__``) and saved at build time."""
+        index = cls.__new__(cls)
+        index._setup(tables, bm25)
+        return index
+
+    def _setup(self, tables: LexicalTables, bm25: bm25s.BM25 | None) -> None:
+        self.tables = tables
+        self._stemmer = Stemmer.Stemmer("english")
+        self._stem_cache: dict[str, str] = {}
+        self._places = tables.places
+        self.n_docs = tables.n_docs
+        self.vocabulary: dict[str, str] = dict(zip(tables.words, tables.stems, strict=True))  # surface word -> stem
+        self._initials: dict[str, list[str]] = {}  # corpus words by first letter, made when first needed
+        self.df = tables.df
+        self.generic = tables.generic
+        self._bm25 = bm25
         self._term_scores: dict[str, np.ndarray] = {}
         self._fuzzy: dict[str, tuple[tuple[str, float], ...]] = {}
+        #: Correctly spelled words (lower case): such a word is not taken for a misspelling of another word.
+        self.dictionary: frozenset[str] = frozenset()
+
+    def use_dictionary(self, dictionary: frozenset[str]) -> None:
+        """Take ``dictionary`` (the embedding model's whole words) as the correctly spelled words from now on."""
+        if dictionary != self.dictionary:
+            self.dictionary = dictionary
+            self._fuzzy = {}
+
+    @property
+    def bm25(self) -> bm25s.BM25:
+        """The BM25 index (bm25s) over the documents' stems."""
+        assert self._bm25 is not None
+        return self._bm25
+
+    def _by_initial(self, letter: str) -> list[str]:
+        """The corpus words starting with ``letter``, sorted: a slice of the sorted vocabulary."""
+        found = self._initials.get(letter)
+        if found is None:
+            ordered = self.tables.words
+            found = list(ordered[bisect.bisect_left(ordered, letter) : bisect.bisect_left(ordered, chr(ord(letter) + 1))])
+            self._initials[letter] = found
+        return found
 
     def stem(self, word: str) -> str:
         """The Snowball stem of a lower-case ``word`` (cached)."""
         stem = self._stem_cache.get(word)
         if stem is None:
             stem = self._stemmer.stemWord(word)
-            if stem.endswith("n") and stem[:-1] in self._places:  # a demonym: "korean" -> "korea"
+            if stem.endswith("n") and stem[:-1] in self._places:  # a demonym: "cuban" -> "cuba"
                 stem = stem[:-1]
             if len(self._stem_cache) < 50_000:
                 self._stem_cache[word] = stem
@@ -132,19 +263,26 @@ class LexicalIndex:
         found = self._fuzzy.get(word)
         if found is None:
             best: dict[str, float] = {}
+            # A word of the model's vocabulary is spelled as meant ("wine" is not a slip for "wire"): it matches
+            # only another form of itself or its other national spelling ("speak" -> "speaker", "colour" -> "color").
+            real = word in self.dictionary
+
+            def take(surface: str, weight: float) -> None:
+                stem = self.vocabulary[surface]
+                if not real or variant(self.stem(word), stem) or self.stem(american(word)) == self.stem(american(surface)):
+                    best[stem] = max(best.get(stem, 0.0), weight)
+
             # Typos seldom hit the first letter; requiring it avoids "lights" -> "rights" and keeps the scan short.
-            same_initial = self._by_initial.get(word[0], [])
+            same_initial = self._by_initial(word[0])
             limit = max_edits(word)
             if limit:
                 for surface, dist, _ in process.extract(word, same_initial, scorer=OSA.distance, score_cutoff=limit,
                                                         limit=5):
-                    stem = self.vocabulary[surface]
-                    best[stem] = max(best.get(stem, 0.0), FUZZY_WEIGHT * (1.0 - 0.1 * (dist - 1)))
+                    take(surface, FUZZY_WEIGHT * (1.0 - 0.1 * (dist - 1)))
             if len(word) >= LONG_WORD:
                 for surface, ratio, _ in process.extract(word, same_initial, scorer=fuzz.ratio,
                                                          score_cutoff=LONG_WORD_RATIO, limit=5):
-                    stem = self.vocabulary[surface]
-                    best[stem] = max(best.get(stem, 0.0), FUZZY_WEIGHT * ratio / 100.0)
+                    take(surface, FUZZY_WEIGHT * ratio / 100.0)
             found = tuple(sorted(best.items(), key=lambda item: -item[1]))
             if len(self._fuzzy) < 10_000:
                 self._fuzzy[word] = found
@@ -153,20 +291,23 @@ class LexicalIndex:
     def terms(self, text: str) -> list[Term]:
         """The topical words of ``text`` with the corpus stems each stands for (none if unknown)."""
         out: list[Term] = []
+        unknown = 0
         for w in words(text):
             if w in STOPWORDS:
                 continue
             stem = self.stem(w)
             if stem in self.df:
                 out.append(Term(w, ((stem, 1.0),)))
-            else:
-                out.append(Term(w, self._near(w)))
+            else:  # typo matching is bounded: a few unknown words a question, none absurdly long
+                unknown += 1
+                fuzzy = unknown <= MAX_FUZZY_WORDS and len(w) <= MAX_FUZZY_LETTERS
+                out.append(Term(w, self._near(w) if fuzzy else ()))
         return out
 
     def _scores_for(self, stem: str) -> np.ndarray:
         scores = self._term_scores.get(stem)
         if scores is None:
-            scores = np.asarray(self._bm25.get_scores([stem]), dtype=np.float32)
+            scores = np.asarray(self.bm25.get_scores([stem]), dtype=np.float32)
             self._term_scores[stem] = scores
         return scores
 
@@ -187,14 +328,19 @@ class LexicalIndex:
         known = [t for t in terms if t.known]
         return bool(known) and len(known) < len(terms) and all(t.stems[0][0] in self.generic for t in known)
 
-    def coverage(self, terms: Sequence[Term]) -> float:
-        """The IDF-weighted share of ``terms`` the corpus contains (1.0 when there are none)."""
-        if not terms:
-            return 1.0
-        have = want = 0.0
+    def outweighed(self, terms: Sequence[Term], position: int, names: frozenset[str] = frozenset()) -> bool:
+        """True when the question words the corpus lacks weigh more (IDF) than its specific words found in
+        document ``position``: "Is PLA filament biodegradable?" shares a product with a section, not what it asks.
+
+        Generic stems (the document's ubiquitous names) count for neither side; ``names`` (lower-cased words of
+        the parties' other names, which the text may never use) are not foreign.
+        """
+        specific = foreign = 0.0
         for term in terms:
-            stem, weight = term.stems[0] if term.stems else (None, 0.0)
-            w = self.idf(stem) if term.stems else self.idf(None)
-            want += w
-            have += w * weight
-        return have / want
+            if term.known:
+                stem, weight = term.stems[0]
+                if stem not in self.generic and self._scores_for(stem)[position] > 0:
+                    specific += weight * self.idf(stem)
+            elif term.word not in names:
+                foreign += self.idf(None)
+        return foreign > specific

@@ -10,7 +10,7 @@ words as foreign tokens, so corpus text and questions go through the same steps:
    (shipped by the ``confusable_homoglyphs`` package), but only where the
    surrounding text is Latin: inside a word that has Latin letters, or in a word
    made only of look-alikes standing among mostly Latin words.  A genuine
-   Russian word ("Россия") or a Korean one ("조선") is left as it is.
+   Cyrillic word ("Привет") or a Hangul one ("안녕") is left as it is.
 
 ``NORMALIZATION_VERSION`` is recorded in the index manifest: change it whenever
 the output of :func:`normalize` changes, so old indexes are rebuilt.

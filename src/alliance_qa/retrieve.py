@@ -1,10 +1,11 @@
 """Rank the sections of a loaded index for one question: dense at three granularities, plus BM25.
 
-Everything but the question vector is prepared once per loaded index, when the
-:class:`Retriever` is made: unit -> section / kind / sentence maps, every unit's
-component along the corpus's common direction, each sentence's stems, and a BM25
-index over the sections with its typo-tolerant vocabulary
-(:mod:`alliance_qa.lexical`).  A question then costs one FAISS search (all units
+Everything but the question vector is prepared once per build and saved with it
+(:mod:`alliance_qa.prepared`): unit -> section / kind / sentence maps, every unit's
+component along its document's common direction, and a BM25 index over the
+sections with its typo-tolerant vocabulary (:mod:`alliance_qa.lexical`); making a
+:class:`Retriever` only groups those arrays, and a section's sentence stems and
+gist are made when first needed.  A question then costs one FAISS search (all units
 of a small index, the nearest :data:`CANDIDATE_UNITS` of a large one), BM25 for
 its few words, and numpy reductions over those candidates; the sentences of the
 few sections shown are scored last, from the stored vectors.
@@ -12,7 +13,7 @@ few sections shown are scored last, from the stored vectors.
 **Dense score of a section.**  Each unit (the section's title, its text window(s),
 each of its sentences) is compared with the question after removing, from both,
 part of the corpus's *common direction* (the mean of all unit vectors): every
-section of this article is about North Korea and Russia, and without this step a
+section of a document is about the same few subjects (its parties, its product), and without this step a
 question that merely names them looks close to every section, and closest to the
 intro that names them most.  With ``c`` that unit direction and ``g = 2b - b^2``
 (``b`` = :data:`COMMON_COMPONENT`), the reduced cosine follows from the plain one
@@ -35,13 +36,18 @@ the question words they contain.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 
 import numpy as np
 
 from .corpus import Section
-from .index import LoadedIndex
-from .lexical import LexicalIndex, Term, words
+from .embed import model_words
+from .lexical import Term, words
+from .load import LoadedIndex
+from .prepared import group_rows
+from .ranking import Probe, Ranking
+from .types import Hit
+
+__all__ = ["Hit", "Probe", "Ranking", "Retriever"]
 
 #: Weights of a section's best title, text-window and sentence similarity in its dense score.
 KIND_WEIGHTS = {"title": 0.2, "section": 0.5, "sentence": 0.3}
@@ -62,150 +68,89 @@ CANDIDATE_UNITS = 512
 _KIND_CODES = {kind: code for code, kind in enumerate(KIND_WEIGHTS)}
 
 
-@dataclass(frozen=True)
-class Hit:
-    """One section matching a question, with the sentences it would quote, best first."""
-
-    number: int | None
-    title: str
-    score: float
-    quote: str
-    quotes: tuple[str, ...]
-    section_id: str
-    section_text: str
-    source: str
-
-    @property
-    def label(self) -> str:
-        """``"Energy Resources (2)"``, or ``"Title (intro)"`` for the intro."""
-        return f"{self.title} ({self.number if self.number is not None else 'intro'})"
-
-
-@dataclass(frozen=True)
-class Probe:
-    """A question (or an earlier one, for a follow-up) as used to rank sentences: its vector, words and weight."""
-
-    vector: np.ndarray
-    terms: tuple[Term, ...]
-    weight: float = 1.0
-
-
-@dataclass(frozen=True)
-class Ranking:
-    """Every section's scores for one question (arrays indexed like ``Retriever.sections``).
-
-    ``probes`` are the question vectors and words that choose the sentences to
-    quote (one, or a follow-up's and its earlier topic's).
-    """
-
-    scores: np.ndarray
-    dense: np.ndarray
-    lexical: np.ndarray
-    terms: tuple[Term, ...] = ()
-    probes: tuple[Probe, ...] = field(default=(), repr=False)
-
-    @property
-    def order(self) -> list[int]:
-        """Section positions, best first."""
-        return [int(i) for i in np.argsort(-self.scores, kind="stable")]
-
-    def top(self, k: int) -> list[int]:
-        """The positions of the ``k`` best sections, best first (without sorting them all)."""
-        if k >= len(self.scores):
-            return self.order
-        part = np.argpartition(-self.scores, k - 1)[:k]
-        return [int(i) for i in part[np.argsort(-self.scores[part], kind="stable")]]
-
-    @property
-    def best(self) -> int:
-        """Position of the best section."""
-        return int(np.argmax(self.scores))
-
-    def blend(self, other: Ranking, weight: float) -> Ranking:
-        """Mix in ``other`` (an earlier question's ranking) with ``weight`` against this one's 1."""
-        return Ranking.combine([self, other], [1.0, weight])
-
-    @staticmethod
-    def combine(rankings: Sequence[Ranking], weights: Sequence[float]) -> Ranking:
-        """The weighted mean of ``rankings``' scores; the first one's question words are kept."""
-        w = np.asarray(weights, dtype=np.float32) / float(sum(weights))
-
-        def mean(name: str) -> np.ndarray:
-            return np.asarray(sum(wi * getattr(r, name) for wi, r in zip(w, rankings, strict=True)), dtype=np.float32)
-
-        return Ranking(
-            scores=mean("scores"),
-            dense=mean("dense"),
-            lexical=mean("lexical"),
-            terms=rankings[0].terms,
-            probes=Ranking.mix_probes(rankings, weights),
-        )
-
-    @staticmethod
-    def mix_probes(rankings: Sequence[Ranking], weights: Sequence[float]) -> tuple[Probe, ...]:
-        """The probes of ``rankings``, each ranking's share scaled by ``weights`` (summing to 1)."""
-        total = float(sum(weights))
-        return tuple(
-            Probe(p.vector, p.terms, p.weight * w / total)
-            for r, w in zip(rankings, weights, strict=True)
-            for p in r.probes
-        )
-
-
 class Retriever:
     """Hybrid retrieval over one loaded index: dense title/section/sentence similarity fused with BM25."""
 
     def __init__(self, index: LoadedIndex) -> None:
         self.index = index
-        self.sections: list[Section] = list(index.sections)
+        prepared = index.prepared  # saved with the build (computed in memory for a build made before that)
+        self.sections: Sequence[Section] = index.sections
         n = self._n = len(self.sections)
-        position = {s.id: i for i, s in enumerate(self.sections)}
-        units = index.units
-        vectors = np.asarray(index.vectors, dtype=np.float32)
-        self._vectors = vectors
-        self._unit_section = np.fromiter((position[u.section_id] for u in units), dtype=np.int64, count=len(units))
-        self._unit_kind = np.fromiter((_KIND_CODES.get(u.kind, -1) for u in units), dtype=np.int64, count=len(units))
-        # A document's title (the first line of its intro) describes the whole document, not its intro.
-        intro_titles = {s.id: s.title.strip() for s in self.sections if s.number is None}
-        for row, unit in enumerate(units):
-            if unit.section_id in intro_titles and unit.text.strip() == intro_titles[unit.section_id]:
-                self._unit_kind[row] = -1
+        self._vectors = np.asarray(index.vectors, dtype=np.float32)
+        self._unit_section = np.asarray(prepared.unit_section, dtype=np.int64)
+        # An intro's copy of the document title describes the whole document, not its intro: not counted for it.
+        # (A caption-like line of names, e.g. under a photo, is counted: it is what answers "who is pictured";
+        # leaving it out lost two of the article's golden questions and changed nothing on the other corpora.)
+        self._unit_kind = np.where(prepared.unit_counted, prepared.unit_kind, -1).astype(np.int64)
+        self._intro = np.asarray(prepared.section_intro, dtype=bool)
+        #: Each document (path relative to the corpus folder) and its sections' positions, in reading order.
+        section_doc = np.asarray(prepared.section_doc, dtype=np.int64)
+        by_doc, bounds = group_rows(section_doc, len(prepared.documents))
+        self.documents: dict[str, list[int]] = {
+            name: by_doc[bounds[d] : bounds[d + 1]].tolist() for d, name in enumerate(prepared.documents)
+        }
         has_kind = np.zeros((len(KIND_WEIGHTS), n), dtype=bool)
         counted = self._unit_kind >= 0
         has_kind[self._unit_kind[counted], self._unit_section[counted]] = True
         self._has_kind = has_kind
-        # The corpus's common direction and every unit's component along it.
-        mean = vectors.mean(axis=0) if len(vectors) else np.zeros(index.dimension, np.float32)
-        norm = float(np.linalg.norm(mean))
-        self._common = (mean / norm).astype(np.float32) if norm > 0 else mean.astype(np.float32)
+        # Each document's common direction (the mean of its unit vectors) and every unit's component along its
+        # own document's: a document about X and Y does not make questions naming X or Y drift to it, and adding
+        # documents does not change another document's scores.
+        self._unit_doc = section_doc[self._unit_section]
+        self._commons = np.asarray(prepared.commons, dtype=np.float32)
         self._gamma = 2 * COMMON_COMPONENT - COMMON_COMPONENT**2
-        self._unit_common = vectors @ self._common if len(vectors) else np.zeros(0, np.float32)
-        self._unit_scale = np.sqrt(np.maximum(1.0 - self._gamma * self._unit_common**2, 1e-6))
-        # Each section's sentence units, for quoting; each sentence's stems, for its lexical share.
-        sentence_rows: dict[int, list[tuple[int, int]]] = {}
-        for row, unit in enumerate(units):
-            if unit.kind == "sentence" and unit.sentence is not None:
-                sentence_rows.setdefault(position[unit.section_id], []).append((unit.sentence, row))
-        self._sentence_rows = {
-            i: (np.array([j for j, _ in pairs], dtype=np.int64), np.array([r for _, r in pairs], dtype=np.int64))
-            for i, pairs in sentence_rows.items()
-        }
-        window_rows: dict[int, list[int]] = {}
-        for row, unit in enumerate(units):
-            if unit.kind == "section":
-                window_rows.setdefault(position[unit.section_id], []).append(row)
-        self.lexical = LexicalIndex([self._document(s) for s in self.sections])
-        self._sentence_stems = [
-            [frozenset(self.lexical.stem(w) for w in words(sentence)) for sentence in s.sentences] for s in self.sections
-        ]
-        self._candidates = len(units) if len(units) <= FULL_SCAN_UNITS else CANDIDATE_UNITS
-        self._gists = [self._find_gist(i, window_rows.get(i, [])) for i in range(n)]
+        self._unit_common = np.asarray(prepared.unit_common)
+        self._unit_scale = np.sqrt(np.maximum(1.0 - self._gamma * self._unit_common**2, 1e-6)).astype(np.float32)
+        # Each section's sentence units (for quoting) and text windows (for its gist), in row order.
+        self._sentence_rows = group_rows(self._unit_section, n, (prepared.unit_kind == _KIND_CODES["sentence"]) & (prepared.unit_sentence >= 0))
+        self._window_rows = group_rows(self._unit_section, n, prepared.unit_kind == _KIND_CODES["section"])
+        self._unit_sentence = np.asarray(prepared.unit_sentence, dtype=np.int64)
+        self.lexical = prepared.lexical
+        self.lexical.use_dictionary(model_words(index.model))
+        self._sentence_stems: dict[int, list[frozenset[str]]] = {}  # each sentence's stems, made when first quoted
+        self._candidates = len(self._unit_section) if len(self._unit_section) <= FULL_SCAN_UNITS else CANDIDATE_UNITS
+        self._gists: dict[int, str] = {}
         #: Answers that depend only on this index (the whole-article ones), computed once.
         self.memo: dict[object, object] = {}
 
-    @staticmethod
-    def _document(section: Section) -> str:
-        return section.text if section.number is None or not section.title else f"{section.title}\n{section.text}"
+    def _sentences_of(self, position: int) -> tuple[np.ndarray, np.ndarray] | None:
+        """Section ``position``'s sentence units: ``(sentence indices, unit rows)``, or ``None`` if it has none."""
+        order, starts = self._sentence_rows
+        rows = order[starts[position] : starts[position + 1]]
+        return (self._unit_sentence[rows], rows) if len(rows) else None
+
+    def _stems_of(self, position: int) -> list[frozenset[str]]:
+        """The stems of each sentence of section ``position`` (for a sentence's lexical share)."""
+        found = self._sentence_stems.get(position)
+        if found is None:
+            stem = self.lexical.stem
+            found = [frozenset(stem(w) for w in words(sentence)) for sentence in self.sections[position].sentences]
+            self._sentence_stems[position] = found
+        return found
+
+    # ------------------------------------------------------------------ documents
+
+    def is_intro(self, position: int) -> bool:
+        """Whether section ``position`` is its document's intro (the text before its first heading)."""
+        return bool(self._intro[position])
+
+    def document_title(self, document: str) -> str:
+        """The title of ``document``: its own (Markdown heading / first line) or its intro's title, else its path."""
+        positions = self.documents.get(document, [])
+        for i in positions:
+            title = getattr(self.sections[i], "document_title", "")
+            if title:
+                return str(title)
+        intro = [i for i in positions if self.is_intro(i)]
+        return self.sections[intro[0]].title if intro and self.sections[intro[0]].title else document
+
+    def topical(self, terms: Sequence[Term]) -> int:
+        """How many of ``terms`` name something specific in the corpus (see :meth:`LexicalIndex.topical`)."""
+        return self.lexical.topical(terms)
+
+    def only_generic(self, terms: Sequence[Term]) -> bool:
+        """True when the corpus knows only generic ``terms`` (see :meth:`LexicalIndex.only_generic`)."""
+        return self.lexical.only_generic(terms)
 
     # ------------------------------------------------------------------ scoring
 
@@ -233,8 +178,8 @@ class Retriever:
         else:  # an index with no units at all
             raw, rows = np.zeros(0, np.float32), np.zeros(0, np.int64)
         rows = np.asarray(rows, dtype=np.int64)
-        q_common = float(query @ self._common)
-        q_scale = float(np.sqrt(max(1.0 - self._gamma * q_common**2, 1e-6)))
+        q_common = (self._commons @ query)[self._unit_doc[rows]]
+        q_scale = np.sqrt(np.maximum(1.0 - self._gamma * q_common**2, 1e-6))
         reduced = (raw - self._gamma * self._unit_common[rows] * q_common) / (self._unit_scale[rows] * q_scale)
         dense = self._dense(reduced.astype(np.float32), rows)
         terms = tuple(self.lexical.terms(text))
@@ -251,11 +196,11 @@ class Retriever:
 
     def sentence_scores(self, position: int, ranking: Ranking) -> list[tuple[int, float]]:
         """``[(sentence index, quote score)]`` for section ``position``, best first."""
-        found = self._sentence_rows.get(position)
+        found = self._sentences_of(position)
         if found is None:
             return []
         indices, rows = found
-        stems = self._sentence_stems[position]
+        stems = self._stems_of(position)
         totals = np.zeros(len(rows), dtype=np.float32)
         for probe in ranking.probes:
             sims = self._vectors[rows] @ probe.vector
@@ -275,24 +220,32 @@ class Retriever:
         """
         section = self.sections[position]
         ranked = [(section.sentences[j], v) for j, v in self.sentence_scores(position, ranking)]
-        kept = [(s, v) for s, v in ranked if not (section.number is None and s.strip() == section.title.strip())]
+        intro = self.is_intro(position)
+        kept = [(s, v) for s, v in ranked if not (intro and s.strip() == section.title.strip())]
         return kept or ranked or [(section.text, 0.0)]
 
     def hit(self, position: int, ranking: Ranking) -> Hit:
         """Make a :class:`Hit` for section ``position``, quoting its sentences that best match the question."""
-        section = self.sections[position]
         ranked = self.quote_candidates(position, ranking)
         top = ranked[0][1]
-        chosen = [s for s, v in ranked[:MAX_QUOTES] if v >= top - QUOTE_MARGIN]
+        chosen = tuple(s for s, v in ranked[:MAX_QUOTES] if v >= top - QUOTE_MARGIN)
+        return self.source(position, chosen, round(float(ranking.scores[position]), 4))
+
+    def source(self, position: int, quotes: tuple[str, ...], score: float = 1.0) -> Hit:
+        """Section ``position`` as a hit or citation quoting ``quotes``; marks scoped when there are several documents."""
+        section = self.sections[position]
         return Hit(
             number=section.number,
             title=section.title,
-            score=round(float(ranking.scores[position]), 4),
-            quote=chosen[0],
-            quotes=tuple(chosen),
+            score=score,
+            quote=quotes[0],
+            quotes=quotes,
             section_id=section.id,
             section_text=section.text,
-            source=section.source,
+            document=section.source,
+            document_title=self.document_title(section.source),
+            intro=self.is_intro(position),
+            scope=section.source if len(self.documents) > 1 else "",
         )
 
     def hits(self, ranking: Ranking, k: int = 5) -> list[Hit]:
@@ -305,11 +258,13 @@ class Retriever:
 
     # ------------------------------------------------------------------ summaries
 
-    def _find_gist(self, position: int, windows: list[int]) -> str:
-        """The sentence of section ``position`` nearest (by the stored vectors) to its text ``windows``' mean."""
+    def _find_gist(self, position: int) -> str:
+        """The sentence of section ``position`` nearest (by the stored vectors) to its text windows' mean."""
         section = self.sections[position]
-        found = self._sentence_rows.get(position)
-        if found is None or not windows:
+        found = self._sentences_of(position)
+        order, starts = self._window_rows
+        windows = order[starts[position] : starts[position + 1]]
+        if found is None or not len(windows):
             return section.sentences[0] if section.sentences else section.text
         indices, rows = found
         sims = self._vectors[rows] @ self._vectors[windows].mean(axis=0)
@@ -321,7 +276,10 @@ class Retriever:
 
     def gist(self, position: int) -> str:
         """The sentence that best sums up section ``position`` (chosen once, from the stored vectors)."""
-        return self._gists[position]
+        found = self._gists.get(position)
+        if found is None:
+            found = self._gists[position] = self._find_gist(position)
+        return found
 
     def intro_gist(self, position: int, count: int = 2) -> list[str]:
         """The first ``count`` sentences of substance of section ``position`` (not its title line or a caption)."""

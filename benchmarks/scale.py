@@ -1,12 +1,12 @@
 """One scale point, run in its own process so its peak RAM is its own.
 
-``python -m alliance_qa.bench.scale build --sections N --root DIR --vectors real|proxy``
+``python -m benchmarks.scale build --sections N --root DIR --vectors real|proxy``
 writes a seeded synthetic corpus, builds it from scratch, then rebuilds after one
 edit; ``... query --root DIR --vectors real|proxy`` loads that index and times
 FAISS searches, recall@10 against exact search, and ``Assistant.ask``.  Each
 prints one JSON object as its last line of output.
 
-With ``--vectors proxy`` the texts get :class:`~alliance_qa.bench.proxy.ProxyEmbedder`
+With ``--vectors proxy`` the texts get :class:`~benchmarks.proxy.ProxyEmbedder`
 vectors: every part of the build is measured except the embedding itself, whose
 time is then *estimated* as ``texts embedded / real texts per second``, the real
 rate being measured here on a seeded sample of 1,000 of the same texts.
@@ -25,7 +25,8 @@ from typing import Any
 
 import numpy as np
 
-from ..config import DEFAULT_MODEL
+from alliance_qa.config import DEFAULT_MODEL
+
 from .measure import TimedEmbedder, folder_mb, peak_rss_mb, summary, torch_threads
 from .synth import SyntheticCorpus, edit_one_section, questions, write_corpus
 
@@ -34,19 +35,19 @@ SAMPLE_TEXTS = 1000
 
 
 def _embedder(kind: str) -> Any:
-    from ..embed import load_embedder
+    from alliance_qa.embed import load_embedder
 
     real = load_embedder(DEFAULT_MODEL)
     if kind == "real":
         return real
     from .proxy import ProxyEmbedder
 
-    return ProxyEmbedder(real._model)
+    return ProxyEmbedder(real.model)
 
 
 def _changed_units(before: dict[str, Any], index_dir: Path) -> int:
     """How many texts of the new build belong to sections whose hash differs from ``before``'s manifest."""
-    from ..index import current_build
+    from alliance_qa.load import current_build
 
     build = current_build(index_dir)
     assert build is not None
@@ -62,7 +63,8 @@ def _changed_units(before: dict[str, Any], index_dir: Path) -> int:
 
 def run_build(sections: int, root: Path, vectors: str, seed: int = 1) -> dict[str, Any]:
     """Write the corpus, build it fully, then rebuild after editing one section; return the figures."""
-    from ..index import build_index, current_build
+    from alliance_qa.build import build_index
+    from alliance_qa.load import current_build
 
     started = time.perf_counter()
     corpus = write_corpus(root / "corpus", sections, seed=seed)
@@ -114,7 +116,7 @@ def run_build(sections: int, root: Path, vectors: str, seed: int = 1) -> dict[st
 
 def _real_rate(build: Path) -> float:
     """The real model's texts/s on a seeded sample of this build's texts."""
-    from ..embed import load_embedder
+    from alliance_qa.embed import load_embedder
 
     with (build / "units.jsonl").open(encoding="utf-8") as fh:
         texts = list(dict.fromkeys(json.loads(line)["text"] for line in fh))
@@ -127,7 +129,7 @@ def _real_rate(build: Path) -> float:
 
 
 def _incremental(corpus: SyntheticCorpus, index_dir: Path, embedder: TimedEmbedder, before: dict[str, Any]) -> dict[str, Any]:
-    from ..index import build_index
+    from alliance_qa.build import build_index
 
     edit_one_section(corpus)
     started = time.perf_counter()
@@ -147,8 +149,9 @@ def run_query(root: Path, vectors: str, *, count: int = 200, asks: int = 100) ->
     """Load the index under ``root``; time searches, recall@10 against exact search, and ``ask()``."""
     import faiss
 
-    from ..assistant import Assistant
-    from ..index import approximate_recall, load_index
+    from alliance_qa.ann import approximate_recall
+    from alliance_qa.assistant import Assistant
+    from alliance_qa.load import load_index
 
     embedder = TimedEmbedder(_embedder(vectors))
     started = time.perf_counter()
@@ -163,6 +166,7 @@ def run_query(root: Path, vectors: str, *, count: int = 200, asks: int = 100) ->
         search_s.append(time.perf_counter() - t0)
     result: dict[str, Any] = {
         "load_s": round(load_s, 2),
+        "format_version": loaded.manifest.get("format_version"),  # 2: tables saved with the build, text read lazily
         "faiss": loaded.manifest.get("faiss", {}),
         "search": summary(search_s),
     }
@@ -206,7 +210,7 @@ def run_query(root: Path, vectors: str, *, count: int = 200, asks: int = 100) ->
 
 def main(argv: list[str] | None = None) -> int:
     """Command-line entry: run one ``build`` or ``query`` step and print its JSON."""
-    parser = argparse.ArgumentParser(prog="python -m alliance_qa.bench.scale")
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.scale")
     parser.add_argument("step", choices=("build", "query"))
     parser.add_argument("--root", type=Path, required=True)
     parser.add_argument("--sections", type=int, default=1000)

@@ -1,0 +1,287 @@
+"""Abstention cutoffs for one build, without hand-labelled questions.
+
+Two sets of questions are ranked against the new build:
+
+* **in-scope probes**, made from the corpus itself: each section's title as a
+  question, a keyword question from its most distinctive words, and a
+  paraphrase-like question from the content words of one of its sentences;
+* **off-topic probes**: the shipped bank of general-knowledge questions about
+  many topics (``alliance_qa/data/general_questions.txt``), and the same
+  questions with one of the corpus's ubiquitous names added ("... in <name>?"),
+  which share only those names with the corpus.
+
+The rules that need no cutoff (requests to write, a missing answer type) are
+applied first.  ``abstain_below`` is then set just above nearly all off-topic
+scores (:data:`OFFTOPIC_QUANTILE`), unless that would decline more than
+:data:`MAX_PROBES_DECLINED` of the in-scope probes, and ``names_only_below`` the
+same way among the questions that share only the ubiquitous names.  The bank's
+vectors are cached per model in ``index/cache/`` so a rebuild does not embed
+them again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import math
+import os
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from .embed import Embedder
+    from .profile import Profile
+    from .retrieve import Retriever
+
+log = logging.getLogger(__name__)
+
+#: Cutoffs used when nothing can be calibrated (no question bank, an old build read without its profile).
+DEFAULT_ABSTAIN_BELOW = 0.191
+DEFAULT_NAMES_ONLY_BELOW = 0.386
+#: The cutoff sits above this share of the off-topic probes' best scores ...
+OFFTOPIC_QUANTILE = 0.90
+#: Among questions sharing only the corpus's ubiquitous names, the cutoff sits above this share (in-scope
+#: questions of that kind are rare, and these off-topic ones look close to everything).
+NAMES_QUANTILE = 1.0
+#: Among general questions whose foreign words outweigh their specific matches (policy rule 5), the cutoff sits
+#: at this share of their best scores (tuned on two test corpora, checked on the others: see README).
+FOREIGN_QUANTILE = 0.95
+#: ... plus this margin ...
+MARGIN = 0.01
+#: ... unless it would decline more than this share of the in-scope probes; then it is lowered to that point.
+MAX_PROBES_DECLINED = 0.03
+#: At most this many sections give probes (spread through the corpus), so a large corpus calibrates quickly.
+MAX_PROBE_SECTIONS = 120
+BANK_RESOURCE = "general_questions.txt"
+
+_STOP = frozenset(["a", "an", "the", "this", "that", "these", "those", "it", "its", "they", "them", "their", "there", "then", "than", "and", "but", "or", "so", "if", "when", "while", "as", "at", "by", "for", "from", "in", "into", "of", "on", "onto", "to", "with", "without", "about", "after", "before", "during", "since", "until", "upon", "over", "under", "between", "among", "through", "i", "we", "you", "he", "she", "his", "her", "our", "your", "my", "me", "us", "both", "each", "every", "all", "any", "some", "most", "many", "much", "more", "other", "another", "such", "what", "which", "who", "whom", "whose", "where", "why", "how", "is", "are", "was", "were", "be", "been", "being", "do", "does", "did", "have", "has", "had", "can", "could", "will", "would", "shall", "should", "may", "might", "must", "not", "no", "yes", "also", "however", "here", "very", "just", "only", "even", "still", "yet", "one", "two", "can't", "don't", "it's"])
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """The cutoffs and the figures behind them."""
+
+    abstain_below: float
+    names_only_below: float
+    foreign_below: float | None = None
+    offtopic: int = 0
+    inscope: int = 0
+    names_offtopic: int = 0
+    offtopic_max: float = 0.0
+    inscope_min: float = 0.0
+    probes_declined: float = 0.0
+    bank: str = ""
+    seconds: float = 0.0
+
+    def to_json(self) -> dict[str, Any]:
+        """The figures saved with the profile."""
+        return {k: (round(v, 4) if isinstance(v, float) else v) for k, v in vars(self).items()}
+
+
+def load_bank(path: Path | None = None) -> list[str]:
+    """The general-knowledge questions: one a line, ``#`` comments and blank lines skipped; ``[]`` if missing."""
+    try:
+        if path is not None:
+            text = path.read_text(encoding="utf-8")
+        else:
+            text = resources.files("alliance_qa").joinpath("data", BANK_RESOURCE).read_text(encoding="utf-8")
+    except (OSError, FileNotFoundError, ModuleNotFoundError):
+        return []
+    return [line.strip() for line in text.splitlines() if line.strip() and not line.lstrip().startswith("#")]
+
+
+#: Bank vectors embedded in this process, by bank key, with the embedder that made them: a server rebuilding
+#: after edits, or a program building several index folders, embeds the bank once.
+_bank_memo: dict[str, tuple[Embedder, np.ndarray]] = {}
+
+
+def forget_bank_vectors() -> None:
+    """Drop the bank vectors remembered in this process, so the next build embeds the bank (or reads its cache
+    file) as a first build in a new process would: for benchmarks that time first builds."""
+    _bank_memo.clear()
+
+
+def bank_vectors(bank: Sequence[str], embedder: Embedder, model: str, cache_dir: Path | None) -> np.ndarray:
+    """Vectors of the cleaned ``bank`` questions: from ``cache_dir`` when this model already embedded this bank
+    there, else from this process's earlier builds with the same embedder, else embedded now."""
+    key = hashlib.sha256(("\n".join([model, *bank])).encode()).hexdigest()[:16]
+    path = cache_dir / f"bank-{key}.npy" if cache_dir is not None else None
+    if path is not None and path.is_file():
+        try:
+            cached = np.load(path, allow_pickle=False)
+            if cached.shape[0] == len(bank):
+                return np.asarray(cached, dtype=np.float32)
+        except (OSError, ValueError):
+            log.info("question bank cache %s unreadable: embedding the bank again", path)
+    remembered = _bank_memo.get(key)
+    if remembered is not None and remembered[0] is embedder:  # built before in this process: same model object
+        vectors = remembered[1]
+    else:
+        vectors = np.asarray(embedder.encode(list(bank)), dtype=np.float32).reshape(len(bank), -1)
+        vectors.setflags(write=False)
+        if len(_bank_memo) >= 8:  # a few models or banks at most; never grows without bound
+            _bank_memo.clear()
+        _bank_memo[key] = (embedder, vectors)
+    if path is not None:
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+            with open(tmp, "wb") as fh:
+                np.save(fh, vectors, allow_pickle=False)
+            os.replace(tmp, path)
+        except OSError as exc:  # a read-only index folder still builds; the bank is embedded each time
+            log.info("cannot cache the question bank in %s (%s)", cache_dir, exc)
+    return vectors
+
+
+def _words(text: str) -> list[str]:
+    return re.findall(r"[A-Za-z][A-Za-z'-]+", text)
+
+
+def inscope_probes(retriever: Retriever, limit: int = MAX_PROBE_SECTIONS) -> list[str]:
+    """Questions made from the corpus: a title question, a keyword question and a sentence's content words."""
+    sections = retriever.sections
+    step = max(1, math.ceil(len(sections) / limit))
+    probes: list[str] = []
+    for position in range(0, len(sections), step):
+        section = sections[position]
+        if section.title.strip() and not section.intro:
+            probes.append(f"What about {section.title.strip().rstrip('.:?')}?")
+        content = [w for w in _words(section.text) if w.casefold() not in _STOP and len(w) > 3]
+        if not content:
+            continue
+        ranked = sorted(dict.fromkeys(w.casefold() for w in content),
+                        key=lambda w: -retriever.lexical.idf(retriever.lexical.stem(w)))
+        probes.append(" ".join(ranked[:3]) + "?")
+        sentences = [s for s in section.sentences if len(s.split()) >= 8] or list(section.sentences)
+        if sentences:
+            sentence = sentences[len(sentences) // 2]
+            kept = [w for w in _words(sentence) if w.casefold() not in _STOP][:6]
+            if kept:
+                probes.append("What is said about " + " ".join(kept).lower() + "?")
+    return probes
+
+
+def names_probes(bank: Sequence[str], retriever: Retriever, profile: Profile, count: int = 60) -> list[str]:
+    """Bank questions with one of the corpus's ubiquitous names added, e.g. "What is the tallest mountain in X?"."""
+    names = [name for name, _ in profile.parties]
+    if not names:
+        for document in profile.documents:
+            names += [w for w in _words(document.title) if w[0].isupper() and w.casefold() not in _STOP
+                      and retriever.lexical.stem(w.casefold()) in retriever.lexical.generic]
+    names = list(dict.fromkeys(names))[:4]
+    if not names:
+        return []
+    step = max(1, len(bank) // count)
+    return [f"{q.rstrip('?. ')} in {names[i % len(names)]}?" for i, q in enumerate(bank[::step][:count])]
+
+
+def calibrate(
+    retriever: Retriever,
+    embedder: Embedder,
+    profile: Profile,
+    *,
+    cache_dir: Path | None = None,
+    bank_path: Path | None = None,
+) -> Calibration:
+    """Calibrate both cutoffs for ``retriever``'s build (see the module docstring)."""
+    import time
+
+    from .normalize import normalize
+
+    started = time.perf_counter()
+    bank = [" ".join(normalize(q).split()) for q in load_bank(bank_path)]
+    if not bank:
+        log.warning("no question bank found: using the default abstention cutoffs")
+        return Calibration(DEFAULT_ABSTAIN_BELOW, DEFAULT_NAMES_ONLY_BELOW, bank="missing")
+    off_vectors = bank_vectors(bank, embedder, str(retriever.index.manifest.get("model", "")), cache_dir)
+    inside = [" ".join(normalize(q).split()) for q in inscope_probes(retriever)]
+    named = [" ".join(normalize(q).split()) for q in names_probes(bank, retriever, profile)]
+    fresh = np.asarray(embedder.encode(inside + named), dtype=np.float32).reshape(len(inside) + len(named), -1)
+    in_vectors, named_vectors = fresh[: len(inside)], fresh[len(inside) :]
+
+    plain_off: list[float] = []
+    names_off: list[float] = []
+    foreign_off: list[float] = []
+    for text, vector in zip(bank, off_vectors, strict=True):
+        best, reason, only_names, foreign = _probe(retriever, profile, text, vector)
+        if reason is None:
+            (names_off if only_names else plain_off).append(best)
+            if foreign:
+                foreign_off.append(best)
+    for text, vector in zip(named, named_vectors, strict=True):  # only those sharing nothing but the names count
+        best, reason, only_names, _ = _probe(retriever, profile, text, vector)
+        if reason is None and only_names:
+            names_off.append(best)
+    in_scores = []
+    for text, vector in zip(inside, in_vectors, strict=True):
+        best, reason, _, _ = _probe(retriever, profile, text, vector)
+        if reason is None:
+            in_scores.append(best)
+    abstain = _cutoff(plain_off, in_scores, DEFAULT_ABSTAIN_BELOW)
+    names_only = max(abstain, _cutoff(names_off, in_scores, DEFAULT_NAMES_ONLY_BELOW, cap=False, quantile=NAMES_QUANTILE))
+    foreign_below = (
+        min(max(abstain, float(np.quantile(np.asarray(foreign_off), FOREIGN_QUANTILE))), names_only)
+        if foreign_off else None
+    )
+    result = Calibration(
+        abstain_below=round(abstain, 4),
+        names_only_below=round(names_only, 4),
+        foreign_below=round(foreign_below, 4) if foreign_below is not None else None,
+        offtopic=len(plain_off),
+        inscope=len(in_scores),
+        names_offtopic=len(names_off),
+        offtopic_max=max(plain_off, default=0.0),
+        inscope_min=min(in_scores, default=0.0),
+        probes_declined=float(np.mean([s < abstain for s in in_scores])) if in_scores else 0.0,
+        bank=f"{len(bank)} questions",
+        seconds=round(time.perf_counter() - started, 3),
+    )
+    log.info("calibrated cutoffs: %s", result.to_json())
+    return result
+
+
+def _cutoff(
+    outside: Sequence[float], inside: Sequence[float], default: float, *, cap: bool = True,
+    quantile: float = OFFTOPIC_QUANTILE,
+) -> float:
+    """Just above ``OFFTOPIC_QUANTILE`` of ``outside``, lowered (if ``cap``) to keep all but
+    ``MAX_PROBES_DECLINED`` of ``inside``; ``default`` when there is nothing outside."""
+    if not outside:
+        return default
+    high = float(np.quantile(np.asarray(outside), quantile)) + MARGIN
+    if cap and inside:
+        low = float(np.quantile(np.asarray(inside), MAX_PROBES_DECLINED))
+        high = min(high, low)
+    return high
+
+
+def _probe(
+    retriever: Retriever, profile: Profile, text: str, vector: np.ndarray
+) -> tuple[float, str | None, bool, bool]:
+    """``(best score, the cutoff-free decline reason or None, shares only the ubiquitous names, its foreign words
+    outweigh its specific matches)`` for one probe."""
+    from . import intent
+    from .policy import name_words
+
+    ranking = retriever.rank(text, vector)
+    best = float(ranking.scores[ranking.best])
+    reason: str | None = None
+    if intent.requests_generation(text):
+        reason = "generate"
+    else:
+        section = retriever.sections[ranking.best]
+        reason = intent.missing_answer_type(text, [section.title, section.text])
+        attribute = intent.asked_attribute(text, profile.parties)
+        head = retriever.lexical.terms(attribute.split()[-1]) if attribute else []
+        if reason is None and head and not head[0].known:
+            reason = "attribute"
+    terms = list(ranking.terms)
+    foreign = retriever.lexical.outweighed(terms, ranking.best, name_words(profile.parties))
+    return best, reason, retriever.only_generic(terms), foreign

@@ -1,0 +1,302 @@
+"""Find the section structure of one document: its title, its intro and its sections.
+
+Works on normalized text split into lines, and returns an :class:`Outline`; turning
+parts into :class:`~alliance_qa.corpus.Section` objects is :mod:`alliance_qa.corpus`'s job.
+
+Markdown (``.md``)
+    A heading (``#``..``######``, or a line underlined with ``===``/``---``) starts a
+    section titled with its own text (``## 3. Title`` keeps its number); lines inside
+    fenced code blocks (````` ``` ````` or ``~~~``, any length, any indentation) are code,
+    never headings.  A first ``#`` heading that is the only ``#`` heading is the
+    document's title, not a section.  A heading with no text of its own is not a
+    section; one with a very short text (under ``SHORT_WORDS`` words) followed by a
+    deeper heading lends that text to its first sub-section.  YAML front matter is
+    dropped (its ``title:`` is the document title), and so are HTML comments.
+Plain text (``.txt``)
+    A numbered line ``N. Title`` starts a section only when it belongs to the
+    document's section numbering: the best run of consecutive numbers
+    (``k, k+1, ...``; a few missing numbers cost a little) whose lines look like
+    titles (short, no closing full stop, standing alone between blank lines scores
+    best) with body text between them.
+    Numbered list items (consecutive numbers on consecutive lines with nothing
+    between them) are never headings.  Without such numbering, short title-like
+    lines standing alone before at least ``MIN_BODY_WORDS`` words of text are
+    section titles, if there are at least two of them.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+#: A Markdown section with fewer words than this, followed by a sub-heading, is merged into it.
+SHORT_WORDS = 8
+#: Plain text: an un-numbered title line needs at least this many words of text after it.
+MIN_BODY_WORDS = 15
+#: Plain text: what a numbered heading loses for each list its section link would cut (a heading scores 1-4).
+LINK_PENALTY = 0.5
+#: Plain text: what a chain of numbered headings loses for each numbered line before its first heading.
+SKIP_PENALTY = 0.75
+#: Plain text: what a link between two numbered headings loses per number missing between them (at most MAX_SKIPPED).
+GAP_PENALTY = 1.0
+MAX_SKIPPED = 4
+
+_ATX = re.compile(r"^ {0,3}(#{1,6})(?:[ \t]+(.*?))?[ \t]*$")
+_SETEXT = re.compile(r"^ {0,3}(=+|-+)[ \t]*$")
+_FENCE = re.compile(r"^\s*(`{3,}|~{3,})(.*)$")
+_NUMBER_TITLE = re.compile(r"^(\d{1,3})[.)]\s+(\S.*)$")
+_NUMBERED_LINE = re.compile(r"^\s{0,8}(\d{1,4})[.)]\s+(\S.*)$")
+_LIST_OR_TABLE = re.compile(r"^\s*([-*+>|]|\d{1,3}[.)])\s")
+_FRONT_TITLE = re.compile(r"^title:\s*(.+?)\s*$", re.IGNORECASE)
+
+
+@dataclass
+class Part:
+    """One section's raw material: printed number, title, body lines and heading depth."""
+
+    number: int | None
+    title: str
+    lines: list[str] = field(default_factory=list)
+    level: int = 1
+
+
+@dataclass
+class Outline:
+    """A document's title, the lines before its first section, and its sections."""
+
+    title: str
+    head: list[str]
+    parts: list[Part]
+
+
+def words(lines: list[str]) -> int:
+    """How many white-space separated words ``lines`` hold."""
+    return sum(len(line.split()) for line in lines)
+
+
+def clean_title(title: str) -> str:
+    """Drop inline Markdown from a heading: links, code marks, ``*`` emphasis, ``{#anchor}``."""
+    title = re.sub(r"\s*\{#[^}]*\}\s*$", "", title)
+    title = re.sub(r"!?\[([^\]]*)\]\([^)]*\)", r"\1", title)
+    title = re.sub(r"(\*\*|[`*])", "", title)
+    return " ".join(title.split())
+
+
+def first_line(lines: list[str]) -> str:
+    """The first non-blank line, without heading marks, cut to 120 characters at a word break."""
+    for line in lines:
+        text = clean_title(re.sub(r"\s+#+\s*$", "", re.sub(r"^\s*#{1,6}\s+", "", line)))
+        if text:
+            return text if len(text) <= 120 else text[:120].rsplit(" ", 1)[0]
+    return ""
+
+
+def outline(lines: list[str], markdown: bool) -> Outline:
+    """Split ``lines`` (one document, normalized) into its title, intro lines and sections."""
+    return _markdown(lines) if markdown else _plain(lines)
+
+
+# --- Markdown ---------------------------------------------------------------------------------
+
+
+def _front_matter(lines: list[str]) -> tuple[str, list[str]]:
+    """Return the front matter's ``title:`` (or "") and the lines after the front matter."""
+    if not lines or lines[0].strip() != "---":
+        return "", lines
+    for end in range(1, min(len(lines), 200)):
+        if lines[end].strip() in ("---", "..."):
+            title = next((m.group(1) for m in map(_FRONT_TITLE.match, lines[1:end]) if m), "")
+            return title.strip("\"'"), lines[end + 1 :]
+    return "", lines
+
+
+def _heading(title: str, level: int) -> Part:
+    title = clean_title(title)
+    numbered = _NUMBER_TITLE.match(title)
+    if numbered:
+        return Part(int(numbered.group(1)), numbered.group(2).strip(), [], level)
+    return Part(None, title, [], level)
+
+
+def _markdown(lines: list[str]) -> Outline:
+    front_title, lines = _front_matter(lines)
+    head: list[str] = []
+    parts: list[Part] = []
+    fence, comment = "", False
+    for line in lines:
+        body = parts[-1].lines if parts else head
+        if fence:
+            closing = _FENCE.match(line)
+            if closing and closing.group(1)[0] == fence[0] and len(closing.group(1)) >= len(fence) and not closing.group(2).strip():
+                fence = ""
+            body.append(line)
+            continue
+        if comment or line.lstrip().startswith("<!--"):  # HTML comments are not shown: not text, not headings
+            comment = "-->" not in line
+            if comment or line.rstrip().endswith("-->"):
+                continue
+        opening = _FENCE.match(line)
+        if opening and not (opening.group(1)[0] == "`" and "`" in opening.group(2)):
+            fence = opening.group(1)
+            body.append(line)
+            continue
+        atx = _ATX.match(line)
+        text = re.sub(r"(^|\s+)#+$", "", atx.group(2) or "") if atx else ""  # "## Title ##", but "## C#" is C#
+        if atx and clean_title(text):
+            parts.append(_heading(text, len(atx.group(1))))
+            continue
+        setext = _SETEXT.match(line)
+        if setext and _underlines(body):
+            parts.append(_heading(body.pop().strip(), 1 if setext.group(1)[0] == "=" else 2))
+            continue
+        body.append(line)
+
+    title = front_title
+    top = [p for p in parts if p.level == 1]
+    if not front_title and parts and parts[0].level == 1 and len(top) == 1:
+        first = parts.pop(0)
+        title = title or (f"{first.number}. {first.title}" if first.number is not None else first.title)
+        head += first.lines
+    elif top:
+        title = title or top[0].title
+    return Outline(title or first_line(head), head, _merge_short(parts))
+
+
+def _underlines(body: list[str]) -> bool:
+    """True if the last line of ``body`` is a one-line paragraph that a ``===``/``---`` line can underline."""
+    if not body or not body[-1].strip() or _LIST_OR_TABLE.match(body[-1]) or body[-1].startswith(("    ", "\t")):
+        return False
+    return len(body) == 1 or not body[-2].strip()
+
+
+def _merge_short(parts: list[Part]) -> list[Part]:
+    """Drop headings with no text; lend a very short text to the sub-section that follows it."""
+    kept: list[Part] = []
+    for part in reversed(parts):
+        size = words(part.lines)
+        if size == 0:
+            continue
+        if size < SHORT_WORDS and kept and kept[-1].level > part.level:
+            kept[-1].lines[:0] = [*part.lines, ""]
+            continue
+        kept.append(part)
+    return kept[::-1]
+
+
+# --- Plain text -------------------------------------------------------------------------------
+
+
+def _plain(lines: list[str]) -> Outline:
+    title = first_line(lines)
+    starts = _numbered_sections(lines) or _title_lines(lines)
+    if not starts:
+        return Outline(title, list(lines), [])
+    parts: list[Part] = []
+    for i, (row, number, heading) in enumerate(starts):
+        end = starts[i + 1][0] if i + 1 < len(starts) else len(lines)
+        body = lines[row + 1 : end]
+        if body and re.fullmatch(r"\s*(=|-){3,}\s*", body[0]):
+            body = body[1:]
+        parts.append(Part(number, heading, body))
+    return Outline(title, lines[: starts[0][0]], parts)
+
+
+def _numbered_sections(lines: list[str]) -> list[tuple[int, int | None, str]]:
+    """The rows, numbers and titles of the numbered lines that form the document's section numbering."""
+    blank = [not line.strip() for line in lines]
+
+    def neighbour(row: int, step: int) -> int | None:
+        row += step
+        while 0 <= row < len(lines) and blank[row]:
+            row += step
+        return row if 0 <= row < len(lines) else None
+
+    numbered = {row: m for row, m in enumerate(map(_NUMBERED_LINE.match, lines)) if m}
+    candidates: list[tuple[int, int, str, int]] = []  # row, number, title, score
+    for row, m in numbered.items():
+        number, title = int(m.group(1)), m.group(2).strip()
+        if title.endswith((".", ",", ";", ":")) or len(title) > 120 or len(title.split()) > 15:
+            continue
+        before, after = neighbour(row, -1), neighbour(row, 1)
+        if (before in numbered and int(numbered[before].group(1)) == number - 1) or (
+            after in numbered and int(numbered[after].group(1)) == number + 1
+        ):
+            continue  # a list item: the numbers before or after it follow with nothing between
+        score = 1 + (row == 0 or blank[row - 1]) + (row + 1 == len(lines) or blank[row + 1])
+        score += title[0].isupper() or title[0].isdigit()
+        candidates.append((row, number, title, score))
+    heads = {c[0] for c in candidates}
+    # body[r] = how many non-blank, non-candidate lines come before row r
+    body = [0]
+    for row in range(len(lines)):
+        body.append(body[-1] + (0 if blank[row] or row in heads else 1))
+
+    # The best chain ending at each candidate: rising numbers with body text between.  A link costs
+    # LINK_PENALTY per list it seems to cut (see _gap_cost) and GAP_PENALTY per number it skips (a
+    # deleted section); starting after other numbered lines costs SKIP_PENALTY each (a list restarts
+    # its numbers inside a section, the document's numbering comes first); ties go to the nearer link.
+    best: list[tuple[float, int]] = []  # (chain score ending here, previous candidate or -1)
+    by_number: dict[int, list[int]] = {}
+    for i, (row, number, _, score) in enumerate(candidates):
+        chain: tuple[float, int] = (score - SKIP_PENALTY * i, -1)
+        for skipped in range(MAX_SKIPPED + 1):
+            for j in reversed(by_number.get(number - 1 - skipped, [])[-4:]):
+                if i - j <= 64 and body[row] - body[candidates[j][0] + 1] > 0:
+                    cost = LINK_PENALTY * _gap_cost(candidates[j + 1 : i], number) + GAP_PENALTY * skipped
+                    if best[j][0] + score - cost > chain[0]:
+                        chain = (best[j][0] + score - cost, j)
+        best.append(chain)
+        by_number.setdefault(number, []).append(i)
+    ends = [i for i, c in enumerate(candidates) if body[len(lines)] - body[c[0] + 1] > 0]
+    if not ends:
+        return []
+    end = max(ends, key=lambda i: (best[i][0], -i))
+    if best[end][0] < 4:
+        return []
+    chosen: list[tuple[int, int | None, str]] = []
+    while end >= 0:
+        row, number, title, _ = candidates[end]
+        chosen.append((row, number, title))
+        end = best[end][1]
+    return chosen[::-1]
+
+
+def _gap_cost(between: list[tuple[int, int, str, int]], number: int) -> int:
+    """How badly a link to a heading numbered ``number`` cuts the numbered lines ``between`` the two headings.
+
+    Lines between two headings should read as lists (``1, 2, 3 ...``, each restarting at 1).  Each
+    line that does not is one point; two more if the heading would simply continue the last list.
+    """
+    cost, current = 0, None
+    for _, n, _, _ in between:
+        if n == 1:
+            current = 1
+        elif current is not None and n == current + 1:
+            current = n
+        else:
+            cost += 1
+    return cost + 2 * (current is not None and number == current + 1)
+
+
+def _title_lines(lines: list[str]) -> list[tuple[int, int | None, str]]:
+    """Short title-like lines standing alone before real text (a ``.txt`` without numbering)."""
+    top = next((row for row, line in enumerate(lines) if line.strip()), len(lines))
+    found: list[tuple[int, int | None, str]] = []
+    for row in range(top + 1, len(lines) - 1):
+        text = lines[row].strip()
+        if not text or lines[row - 1].strip():
+            continue
+        underline = bool(re.fullmatch(r"(=|-){3,}", lines[row + 1].strip()))
+        alone = not lines[row + 1].strip()
+        if not (underline or alone) or len(text) > 80 or len(text.split()) > 10:
+            continue
+        if not text[0].isupper() or text.endswith((".", ",", ";", ":", "!")) or _NUMBERED_LINE.match(text):
+            continue
+        found.append((row, None, text))
+    kept: list[tuple[int, int | None, str]] = []
+    for i, start in enumerate(found):
+        end = found[i + 1][0] if i + 1 < len(found) else len(lines)
+        body = [line for line in lines[start[0] + 1 : end] if not re.fullmatch(r"\s*(=|-){3,}\s*", line)]
+        if words(body) >= MIN_BODY_WORDS:
+            kept.append(start)
+    return kept if len(kept) >= 2 else []

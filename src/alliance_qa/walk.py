@@ -1,0 +1,144 @@
+"""Find and read the corpus files: the folder walk, its limits, and reading one file safely."""
+
+from __future__ import annotations
+
+import errno
+import os
+import stat
+from pathlib import Path
+
+from .errors import CorpusError
+
+SUFFIXES = (".txt", ".md")
+
+ENV_MAX_FILES = "ALLIANCE_QA_MAX_FILES"
+ENV_MAX_BYTES = "ALLIANCE_QA_MAX_BYTES"
+#: At most this many corpus files (override: ``max_files=`` or ``ALLIANCE_QA_MAX_FILES``).
+MAX_FILES = 2000
+#: At most this many bytes of corpus files (override: ``max_bytes=`` or ``ALLIANCE_QA_MAX_BYTES``).
+MAX_BYTES = 50_000_000
+#: The walk gives up after this many files and folders (of any kind) per allowed corpus file.
+WALK_ENTRIES_PER_FILE = 20
+
+
+def _limit(value: int | None, env: str, default: int) -> int:
+    """A walk limit: the keyword argument, else the ``env`` variable, else ``default``."""
+    if value is not None:
+        return value
+    raw = os.environ.get(env, "").strip().replace("_", "")
+    if not raw:
+        return default
+    if not raw.isdigit() or int(raw) < 1:
+        raise CorpusError(f"{env}={os.environ[env]!r} is not a whole number above 0: set it to e.g. {default}")
+    return int(raw)
+
+
+def _walk(
+    corpus_dir: Path, index_dir: Path | None, max_files: int | None, max_bytes: int | None
+) -> list[tuple[Path, os.stat_result | None]]:
+    """The corpus files and their ``stat`` (``None`` if it fails; reading reports why), within the limits."""
+    if not corpus_dir.is_dir():
+        raise CorpusError(
+            f"corpus folder {corpus_dir} does not exist: create it and put your .txt or .md files in it"
+        )
+    files_limit = _limit(max_files, ENV_MAX_FILES, MAX_FILES)
+    bytes_limit = _limit(max_bytes, ENV_MAX_BYTES, MAX_BYTES)
+    where = corpus_dir.resolve()
+    if index_dir is not None and where in (index_dir.resolve(), *index_dir.resolve().parents):
+        raise CorpusError(
+            f"corpus folder {corpus_dir} contains the index folder {index_dir}: "
+            "keep the index outside the corpus (set ALLIANCE_QA_INDEX or ALLIANCE_QA_CORPUS)"
+        )
+    hint = "point ALLIANCE_QA_CORPUS at the folder that holds only your documents, or raise"
+    found: list[tuple[Path, os.stat_result | None]] = []
+    seen = total = 0
+    for root, dirs, files in os.walk(corpus_dir, followlinks=False):
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        seen += len(dirs) + len(files)
+        if seen > WALK_ENTRIES_PER_FILE * files_limit:
+            raise CorpusError(
+                f"corpus folder {corpus_dir} holds more than {WALK_ENTRIES_PER_FILE * files_limit:,} files and "
+                f"folders (the walk stops at {WALK_ENTRIES_PER_FILE} x {ENV_MAX_FILES}={files_limit:,}): {hint} "
+                f"{ENV_MAX_FILES}"
+            )
+        for name in sorted(files):
+            if name.startswith(".") or not name.lower().endswith(SUFFIXES):
+                continue
+            path = Path(root) / name
+            try:
+                info: os.stat_result | None = path.stat()
+            except OSError:
+                info = None
+            if info is not None and stat.S_ISREG(info.st_mode):
+                total += info.st_size
+            found.append((path, info))
+            if len(found) > files_limit:
+                raise CorpusError(
+                    f"corpus folder {corpus_dir} has more than {files_limit:,} .txt/.md files "
+                    f"({ENV_MAX_FILES}={files_limit:,}): {hint} {ENV_MAX_FILES}"
+                )
+            if total > bytes_limit:
+                raise CorpusError(
+                    f"corpus folder {corpus_dir} has more than {bytes_limit:,} bytes of .txt/.md files "
+                    f"({len(found):,} files, {total:,} bytes so far; {ENV_MAX_BYTES}={bytes_limit:,}): "
+                    f"{hint} {ENV_MAX_BYTES}"
+                )
+    return sorted(found, key=lambda item: item[0])
+
+
+def corpus_files(
+    corpus_dir: Path, *, index_dir: Path | None = None, max_files: int | None = None, max_bytes: int | None = None
+) -> list[Path]:
+    """List the ``.txt`` and ``.md`` files under ``corpus_dir``, sorted, without following symlinked folders.
+
+    Hidden files and folders are skipped.  Raises :class:`CorpusError` when the
+    folder is missing, contains ``index_dir``, or holds more than ``max_files``
+    corpus files or ``max_bytes`` bytes of them (defaults: ``ALLIANCE_QA_MAX_FILES``,
+    ``ALLIANCE_QA_MAX_BYTES``, else 2,000 files and 50 MB); the walk stops as soon
+    as a limit is passed.
+    """
+    return [path for path, _ in _walk(corpus_dir, index_dir, max_files, max_bytes)]
+
+
+def read_file(path: Path) -> bytes:
+    """Read one corpus file; raise :class:`CorpusError` naming it and the reason it cannot be read.
+
+    Symlinked files are read through the link.  A link that loops or dangles, a
+    file without read permission, and anything that is not a regular file (a
+    FIFO or a device, which could block or never end) are errors, never skipped.
+    """
+    try:
+        info = path.stat()
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise CorpusError(
+                f"corpus file {path} is a symbolic link loop ({path.name} -> {os.readlink(path)}): "
+                "remove the link or point it at a real file"
+            ) from exc
+        if exc.errno == errno.ENOENT and path.is_symlink():
+            raise CorpusError(
+                f"corpus file {path} is a broken symbolic link (to {os.readlink(path)}): "
+                "remove the link or point it at a real file"
+            ) from exc
+        raise CorpusError(f"cannot read corpus file {path}: {exc.strerror or exc}; fix it or remove it") from exc
+    if not stat.S_ISREG(info.st_mode):
+        raise CorpusError(f"corpus file {path} is not a regular file (a FIFO, socket or device): remove it")
+    try:
+        return path.read_bytes()
+    except PermissionError as exc:
+        raise CorpusError(
+            f"cannot read corpus file {path}: permission denied; make it readable (chmod a+r) or remove it"
+        ) from exc
+    except OSError as exc:
+        raise CorpusError(f"cannot read corpus file {path}: {exc.strerror or exc}; fix it or remove it") from exc
+
+
+def corpus_fingerprint(corpus_dir: Path, *, index_dir: Path | None = None) -> dict[str, tuple[int, int]]:
+    """A cheap change detector: each corpus file's size and modification time in ns ({} if unreadable)."""
+    try:
+        found = _walk(corpus_dir, index_dir, None, None)
+    except CorpusError:
+        return {}
+    return {
+        path.relative_to(corpus_dir).as_posix(): (info.st_size, info.st_mtime_ns) for path, info in found if info
+    }

@@ -1,0 +1,245 @@
+"""The corpus profile: derived from tmp corpora with the real model, overrides, checked examples, calibration."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from alliance_qa.assistant import Assistant
+from alliance_qa.calibrate import Calibration, load_bank
+from alliance_qa.corpus import read_corpus
+from alliance_qa.errors import CorpusError
+from alliance_qa.profile import (
+    Profile,
+    demonyms,
+    parties_of,
+    read_overrides,
+    section_word,
+)
+
+DATA = Path(__file__).with_name("data")
+
+SHOP = """Pinewood Bakery Guide
+
+Pinewood Bakery is a small neighbourhood bakery. This guide explains how it works, in five short parts.
+
+1. Opening Times
+
+The bakery opens at 7am and closes at 3pm from Tuesday to Sunday. It is closed on Mondays.
+
+2. Bread and Pastries
+
+Every morning we bake sourdough loaves, rye bread, croissants and cinnamon buns in a wood-fired oven.
+
+3. Prices
+
+A sourdough loaf costs $6 and a croissant costs $3. Members get ten percent off every order.
+
+4. Delivery
+
+Orders over $30 are delivered by bicycle within the town. Delivery takes 1-2 hours from the time of the order.
+
+5. Allergies
+
+All products may contain traces of nuts, sesame and gluten. Ask the staff about the ingredients of any item.
+"""
+
+TWO_SIDES = """What Norland and Suvia Want from Each Other
+
+Norland and Suvia share a long river border. The Norlandic government in Halvik and the Suvian government in Tresa
+meet every spring. Today the governments in Halvik and Tresa treat each other as partners.
+
+1. River Trade
+
+Norland wants cheaper river transport for its timber, while Suvia wants Norlandic timber for its builders.
+
+2. Fishing Rights
+
+Suvia wants a larger share of the river fish, and Norland wants Suvian boats to respect the quotas.
+
+3. Tourism
+
+Both Norland and Suvia want more visitors; Suvian hotels advertise in Norland every summer.
+
+4. Schools
+
+Norland offers places to Suvian students, and Suvia wants more teachers who speak Norlandic.
+"""
+
+
+def write(folder: Path, name: str, text: str) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / name).write_text(text, encoding="utf-8")
+    return folder
+
+
+def test_demonyms_follow_suffix_rules() -> None:
+    assert "Korean" in demonyms("Korea") and "Chilean" in demonyms("Chile") and "Japanese" in demonyms("Japan")
+    assert "Argentine" in demonyms("Argentina") and "Cubans" in demonyms("Cuba")
+
+
+def test_section_word_comes_from_the_text_only_when_it_counts_its_own_sections(tmp_path: Path) -> None:
+    sections, _ = read_corpus(write(tmp_path / "a", "guide.txt", SHOP))
+    assert section_word(sections, "Pinewood Bakery Guide") == "section"  # "five short parts": not a unit noun phrase
+    counted = SHOP.replace("in five short parts", "in its 5 parts")
+    sections, _ = read_corpus(write(tmp_path / "b", "guide.txt", counted))
+    assert section_word(sections, "Pinewood Bakery Guide") == "part"
+
+
+def test_parties_capitals_and_demonyms_are_derived_from_the_text(tmp_path: Path) -> None:
+    sections, _ = read_corpus(write(tmp_path / "c", "sides.txt", TWO_SIDES))
+    parties = dict(parties_of(sections))
+    assert set(parties) == {"Norland", "Suvia"}
+    assert {"norlandic", "halvik"} <= set(parties["Norland"]) or "halvik" in parties["Norland"]
+    assert "suvian" in parties["Suvia"] and "tresa" in parties["Suvia"]
+    assert parties_of(read_corpus(write(tmp_path / "d", "guide.txt", SHOP))[0]) == ()
+
+
+def test_two_party_test_corpus_names_its_sides_like_the_golden_header() -> None:
+    header = json.loads((DATA / "two-party.golden.jsonl").read_text(encoding="utf-8").splitlines()[0])
+    sections, _ = read_corpus(DATA / "two-party")
+    parties = dict(parties_of(sections))
+    assert set(parties) == set(header["parties"])
+    for name, names in header["parties"].items():
+        found = set(parties[name])
+        expected = {n.casefold() for n in names}
+        assert len(found & expected) >= 4, (name, found, expected)  # name, demonym, capital, seat of power
+
+
+def test_overrides_file_is_read_and_bad_files_are_clear_errors(tmp_path: Path) -> None:
+    folder = write(tmp_path / "o", "guide.txt", SHOP)
+    (folder / "alliance-qa.toml").write_text(
+        'title = "The Bakery"\nsection_word = "topic"\nexamples = ["When does the bakery open?"]\n'
+        '[aliases]\n"Pinewood Bakery" = ["Pinewood"]\n', encoding="utf-8")
+    overrides = read_overrides(folder)
+    assert overrides.title == "The Bakery" and overrides.section_word == "topic"
+    assert overrides.examples == ("When does the bakery open?",) and overrides.aliases == (("Pinewood Bakery", ("Pinewood",)),)
+    (folder / "alliance-qa.toml").write_text('title = "unclosed\n', encoding="utf-8")
+    with pytest.raises(CorpusError, match=r"alliance-qa.toml is not valid TOML .*fix that line, or delete the file"):
+        read_overrides(folder)
+    (folder / "alliance-qa.toml").write_text('colour = "blue"\n', encoding="utf-8")
+    with pytest.raises(CorpusError, match=r"unknown setting.*colour.*use only"):
+        read_overrides(folder)
+    (folder / "alliance-qa.toml").write_text("examples = 3\n", encoding="utf-8")
+    with pytest.raises(CorpusError, match="examples = 3 must be a list of questions"):
+        read_overrides(folder)
+
+
+@pytest.fixture(scope="module")
+def bakery(tmp_path_factory: pytest.TempPathFactory, embedder: object) -> Assistant:
+    """The bakery guide built once with the real model."""
+    root = tmp_path_factory.mktemp("bakery")
+    write(root / "corpus", "pinewood-bakery.txt", SHOP)
+    qa = Assistant(root / "corpus", root / "index", embedder=embedder)  # type: ignore[arg-type]
+    qa.build()
+    return qa
+
+
+def test_build_saves_the_profile_with_checked_examples_and_calibrated_cutoffs(bakery: Assistant) -> None:
+    index = bakery.index
+    assert "profile.json" in index.manifest["files"]
+    saved = Profile.from_json(json.loads((index.path / "profile.json").read_text(encoding="utf-8")))
+    assert saved == bakery.profile
+    assert saved.title == "Pinewood Bakery Guide" and saved.section_word == "section"
+    assert saved.documents[0].path == "pinewood-bakery.txt" and saved.documents[0].sections == 6
+    assert len(saved.examples) >= 3 and all("north korea" not in e.casefold() for e in saved.examples)
+    for example in saved.examples:  # each one is answered, and the section ones retrieve the section they name
+        answer = bakery.ask(example)
+        assert not answer.abstained, example
+    calibration = Calibration(**{k: v for k, v in saved.calibration.items()})
+    assert calibration.bank.endswith("questions") and calibration.offtopic > 100 and calibration.inscope >= 10
+    assert 0.05 < saved.abstain_below <= saved.names_only_below < 1.0
+    assert saved.abstain_below <= calibration.foreign_below <= saved.names_only_below  # type: ignore[operator]
+    assert load_bank(), "the general question bank ships with the package"
+
+
+def test_examples_that_do_not_retrieve_their_own_section_are_dropped(bakery: Assistant) -> None:
+    from alliance_qa.profile import candidate_examples, checked_examples
+    from alliance_qa.retrieve import Retriever
+
+    retriever = Retriever(bakery.index)
+    candidates = candidate_examples(bakery.index.sections, "section")
+    wrong = [(question, candidates[0][1]) for question, _ in candidates[1:3]]  # paired with another section
+    kept = checked_examples(retriever, bakery.embedder, candidates + wrong)
+    assert kept == [q for q, _ in candidates]
+
+
+def test_declines_offer_the_corpus_examples_and_off_topic_is_declined(bakery: Assistant) -> None:
+    answer = bakery.ask("Who painted the ceiling of the Sistine Chapel?")
+    assert answer.abstained
+    assert set(bakery.profile.examples) <= set(answer.suggestions)
+    assert "North Korea" not in answer.text and "ports" not in answer.text
+
+
+def test_figures_in_the_section_answer_how_long_how_much_and_when(bakery: Assistant) -> None:
+    for question in ("How long does delivery take?", "How much does a croissant cost?", "When does the bakery open?"):
+        answer = bakery.ask(question)
+        assert not answer.abstained, (question, answer.text)
+
+
+def test_overrides_win_and_an_overrides_edit_rebuilds_the_profile(tmp_path: Path, embedder: object) -> None:
+    folder = write(tmp_path / "corpus", "pinewood-bakery.txt", SHOP)
+    qa = Assistant(folder, tmp_path / "index", embedder=embedder)  # type: ignore[arg-type]
+    qa.build()
+    assert qa.profile.title == "Pinewood Bakery Guide"
+    (folder / "alliance-qa.toml").write_text(
+        'title = "Our Bakery"\nsection_word = "topic"\nexamples = ["What bread do you bake?"]\n', encoding="utf-8")
+    report = qa.build()
+    assert not report.unchanged and report.embedded == 0  # every vector reused
+    assert (qa.profile.title, qa.profile.section_word, qa.profile.examples) == (
+        "Our Bakery", "topic", ("What bread do you bake?",))
+
+
+def test_an_old_build_without_a_profile_gets_one_derived_then_rebuilt(tmp_path: Path, embedder: object) -> None:
+    folder = write(tmp_path / "corpus", "pinewood-bakery.txt", SHOP)
+    qa = Assistant(folder, tmp_path / "index", embedder=embedder)  # type: ignore[arg-type]
+    qa.build()
+    index = qa.index
+    manifest = json.loads((index.path / "manifest.json").read_text(encoding="utf-8"))
+    for key in ("files", "sha256"):
+        manifest[key].pop("profile.json")
+    (index.path / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
+    (index.path / "profile.json").unlink()
+    old = Assistant(folder, tmp_path / "index", embedder=embedder, auto_build=False)  # type: ignore[arg-type]
+    assert old.profile.title == "Pinewood Bakery Guide" and not old.profile.calibration  # derived, not calibrated
+    assert old.ask("When does the bakery open?").citations
+    report = old.build()
+    assert not report.unchanged and report.embedded == 0 and old.profile.calibration
+
+
+def test_several_documents_get_one_profile_each(tmp_path: Path, embedder: object) -> None:
+    folder = write(tmp_path / "corpus", "pinewood-bakery.txt", SHOP)
+    write(folder, "norland-suvia.txt", TWO_SIDES)
+    qa = Assistant(folder, tmp_path / "index", embedder=embedder)  # type: ignore[arg-type]
+    qa.build()
+    profile = qa.profile
+    assert {d.path for d in profile.documents} == {"pinewood-bakery.txt", "norland-suvia.txt"}
+    assert "Pinewood Bakery Guide" in profile.title and "Norland" in profile.title
+    sides = {d.path: [n for n, _ in d.parties] for d in profile.documents}
+    assert sides == {"pinewood-bakery.txt": [], "norland-suvia.txt": ["Norland", "Suvia"]}
+    document = profile.document_of(["Norland", "Suvia"])
+    assert document is not None and document.path == "norland-suvia.txt"
+
+
+def test_the_question_bank_is_embedded_once_per_process_and_cached_in_each_index(tmp_path: Path) -> None:
+    from alliance_qa.calibrate import forget_bank_vectors
+    from fakeembed import HashEmbedder
+
+    forget_bank_vectors()
+    bank = set(load_bank())
+    seen: list[set[str]] = []
+    embedder = HashEmbedder(on_encode=lambda texts: seen.append(set(texts)))
+    for name in ("first", "second"):
+        (tmp_path / name / "corpus").mkdir(parents=True)
+        (tmp_path / name / "corpus" / "bakery.txt").write_text(SHOP, encoding="utf-8")
+        Assistant(tmp_path / name / "corpus", tmp_path / name / "index", embedder=embedder).build()
+        assert list((tmp_path / name / "index" / "cache").glob("bank-*.npy"))
+    bank_calls = [texts for texts in seen if len(texts & bank) > len(bank) // 2]
+    assert len(bank_calls) == 1  # the second index folder reused this process's vectors (and cached them too)
+    other = HashEmbedder(name="fake-hash-embedder", on_encode=lambda texts: seen.append(set(texts)))
+    (tmp_path / "third" / "corpus").mkdir(parents=True)
+    (tmp_path / "third" / "corpus" / "bakery.txt").write_text(SHOP, encoding="utf-8")
+    Assistant(tmp_path / "third" / "corpus", tmp_path / "third" / "index", embedder=other).build()
+    assert len([texts for texts in seen if len(texts & bank) > len(bank) // 2]) == 2  # another model object: embedded
