@@ -46,6 +46,11 @@ TITLE = "10 Things North Korea and Russia Want from Each Other"
 PORTS = "Which ports matter for trade?"
 OVERVIEW = "What is this article about?"
 OFF_TOPIC = "What is the capital of France?"
+#: JavaScript: the saved conversations as the browser keeps them (Gradio's ``_saved_conversations_*`` keys).
+SAVED_JS = (
+    "Object.keys(localStorage).filter(k => k.includes('_saved_conversations')).sort()"
+    ".map(k => localStorage.getItem(k)).join('\\n')"
+)
 
 
 def _skip_reason() -> str | None:
@@ -135,12 +140,24 @@ class ChatPage:
                  .map(n => n.textContent).join(' ').replace(/\\s+/g, ' ').trim()"""
         ))  # fmt: skip
 
+    def saved(self) -> str:
+        """What the browser keeps of the saved conversations now (Gradio's ``_saved_conversations_*`` key)."""
+        return str(self.page.evaluate(f"() => {SAVED_JS}"))
+
     def send(self, question: str) -> str:
-        """Type ``question``, press Enter, and return the reply once the box is back in focus."""
+        """Type ``question``, press Enter, and return the reply once it is shown, the box back in focus and the
+        conversation saved in the browser.
+
+        Gradio saves the conversation in a last step after the box is enabled again; a reload, or a scroll the
+        page must answer to, that lands before that step races it.
+        """
         count = self.replies.count()
+        before = self.saved()
         self.textbox.fill(question)
         self.textbox.press("Enter")
-        return self.wait_for_reply(count + 1)
+        reply = self.wait_for_reply(count + 1)
+        self.page.wait_for_function(f"before => {SAVED_JS} !== before", arg=before, timeout=WAIT_MS)
+        return reply
 
     def panel_marks(self) -> list[str]:
         """The marks (``[8]``) of the cards in the sources panel, in order."""

@@ -7,6 +7,7 @@
   const HINT_EMPTY = "The sections an answer quotes appear here, with the quoted sentences highlighted.";
   const HINT_NONE = "No sources for this reply.";
   let active = null;        // the bot message whose sources the panel shows
+  let activeAt = -1;        // its position among the bot messages (Gradio may re-render them as new nodes)
   let shownKey = null;      // what the panel shows now
   let lastCount = 0;        // bot messages seen
   let wasDisabled = false;  // the question box was disabled (a question is being answered)
@@ -35,7 +36,9 @@
   function show(msg) {
     const panel = $("#aqa-sources");
     active = msg;
-    for (const b of bots()) b.classList.toggle("aqa-active", b === msg && !!msg);
+    const list = bots();
+    activeAt = msg ? list.indexOf(msg) : -1;
+    for (const b of list) b.classList.toggle("aqa-active", b === msg && !!msg);
     if (!panel) return;
     const cards = msg ? Array.from(msg.querySelectorAll("details.aqa-inline article.aqa-source")) : [];
     const key = msg ? cards.map((c) => c.outerHTML).join("") || "none:" + answerText(msg) : "empty";
@@ -90,6 +93,8 @@
       show(list[list.length - 1]);
       announce(list[list.length - 1]);
       focusBox();
+    } else if (active && !document.contains(active) && list.length === lastCount && list[activeAt]) {
+      show(list[activeAt]);  // the same answer, re-rendered: keep the reader's choice
     } else if (!active || !document.contains(active) || list.length < lastCount) {
       show(list.length ? list[list.length - 1] : null);
     } else {
