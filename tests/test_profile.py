@@ -243,3 +243,68 @@ def test_the_question_bank_is_embedded_once_per_process_and_cached_in_each_index
     (tmp_path / "third" / "corpus" / "bakery.txt").write_text(SHOP, encoding="utf-8")
     Assistant(tmp_path / "third" / "corpus", tmp_path / "third" / "index", embedder=other).build()
     assert len([texts for texts in seen if len(texts & bank) > len(bank) // 2]) == 2  # another model object: embedded
+
+
+def almanac(sections: int) -> str:
+    """A numbered document of ``sections`` short, distinct sections (enough that one edit is under 1%)."""
+    crops = ["beans", "leeks", "kale", "onions", "squash", "carrots", "radishes", "peas", "garlic", "chard", "beets"]
+    parts = ["Allotment Almanac", "", "Notes on every plot of the allotment, one numbered entry per plot."]
+    for i in range(1, sections + 1):
+        crop = crops[i % len(crops)]
+        parts += ["", f"{i}. Plot {i} and its {crop}", "",
+                  f"Plot {i} grows {crop} in row {i % 7 + 1} and is watered every {i % 5 + 2} days by its keeper."]
+    return "\n".join(parts) + "\n"
+
+
+def test_an_incremental_build_reuses_unchanged_documents_and_keeps_the_cutoffs_until_one_percent_changed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import math
+
+    from alliance_qa import profile as profile_module
+    from fakeembed import HashEmbedder
+
+    derived: list[str] = []  # the documents whose parties were derived again, build by build
+    real_parties_of = profile_module.parties_of
+    monkeypatch.setattr(profile_module, "parties_of",
+                        lambda sections, extra=(): derived.append(sections[0].source) or real_parties_of(sections, extra))
+    folder = write(tmp_path / "corpus", "pinewood-bakery.txt", SHOP)
+    write(folder, "norland-suvia.txt", TWO_SIDES)
+    write(folder, "almanac.txt", almanac(120))
+    qa = Assistant(folder, tmp_path / "index", embedder=HashEmbedder())
+    qa.build()
+    first = qa.profile
+    total = sum(d.sections for d in first.documents)
+    assert "sections_changed_since" not in first.calibration and sorted(derived) == sorted(d.path for d in first.documents)
+    assert math.ceil(profile_module.RECALIBRATE_SHARE * total) == 2  # so one edit keeps the cutoffs, two do not
+
+    derived.clear()
+    write(folder, "pinewood-bakery.txt", SHOP.replace("closes at 3pm", "closes at 4pm"))
+    qa.build()
+    kept = qa.profile
+    assert derived == ["pinewood-bakery.txt"], "only the edited document is derived again"
+    before, after = ({d.path: d for d in p.documents} for p in (first, kept))
+    assert after["norland-suvia.txt"] == before["norland-suvia.txt"] and after["almanac.txt"] == before["almanac.txt"]
+    assert after["pinewood-bakery.txt"].fingerprint != before["pinewood-bakery.txt"].fingerprint
+    assert kept.calibration == {**first.calibration, "sections_changed_since": 1}
+    assert (kept.abstain_below, kept.names_only_below) == (first.abstain_below, first.names_only_below)
+    assert "4pm" in qa.ask("When does the bakery close?").text
+
+    write(folder, "almanac.txt", almanac(120).replace("Plot 7 grows", "Plot 7 now grows"))
+    qa.build()
+    assert "sections_changed_since" not in qa.profile.calibration, "two changes since calibrating: calibrated again"
+
+    write(folder, "almanac.txt", almanac(120).replace("Plot 9 grows", "Plot 9 now grows"))
+    qa.build(full=True)
+    assert "sections_changed_since" not in qa.profile.calibration, "a full build always calibrates"
+
+
+def test_a_small_corpus_is_calibrated_again_at_every_edit(tmp_path: Path) -> None:
+    from fakeembed import HashEmbedder
+
+    folder = write(tmp_path / "corpus", "pinewood-bakery.txt", SHOP)
+    qa = Assistant(folder, tmp_path / "index", embedder=HashEmbedder())
+    qa.build()
+    write(folder, "pinewood-bakery.txt", SHOP.replace("closes at 3pm", "closes at 4pm"))
+    qa.build()
+    assert qa.profile.calibration and "sections_changed_since" not in qa.profile.calibration

@@ -16,6 +16,13 @@ example questions and the abstention cutoffs all come from the corpus itself
   retrieves its own section at build time.
 * **Overrides**: an optional ``alliance-qa.toml`` in the corpus folder (``title``,
   ``section_word``, ``examples``, and an ``[aliases]`` table of name -> other names).
+
+An incremental build reuses what did not change (:func:`make_profile` with
+``previous``): a document's title, section word and parties when none of its
+sections changed, and the calibrated cutoffs while the sections changed since
+they were calibrated stay under :data:`RECALIBRATE_SHARE` of the corpus (a
+one-section edit in a large corpus barely moves them; a small corpus is
+recalibrated at every change, which costs it little).
 """
 
 from __future__ import annotations
@@ -46,6 +53,9 @@ PROFILE_VERSION = 1
 #: How many example questions are kept.
 MAX_EXAMPLES = 4
 DEFAULT_SECTION_WORD = "section"
+#: An incremental build keeps the previous cutoffs until the sections changed since they were calibrated
+#: reach this share of the corpus; ``alliance-qa build --full`` always recalibrates.
+RECALIBRATE_SHARE = 0.01
 
 
 _NUMBER_WORDS = {
@@ -72,6 +82,7 @@ class DocumentProfile:
     section_word: str
     sections: int
     parties: Parties = ()
+    fingerprint: str = ""  # of its sections' ids and content (see :func:`document_fingerprint`)
 
 
 @dataclass(frozen=True)
@@ -121,6 +132,7 @@ class Profile:
                     "section_word": d.section_word,
                     "sections": d.sections,
                     "parties": [{"name": n, "aliases": list(a)} for n, a in d.parties],
+                    "fingerprint": d.fingerprint,
                 }
                 for d in self.documents
             ],
@@ -142,6 +154,7 @@ class Profile:
                 section_word=str(d["section_word"]),
                 sections=int(d["sections"]),
                 parties=tuple((str(p["name"]), tuple(str(a) for a in p["aliases"])) for p in d.get("parties", [])),
+                fingerprint=str(d.get("fingerprint", "")),
             )
             for d in data["documents"]
         )
@@ -293,13 +306,21 @@ def section_word(sections: Sequence[Section], title: str) -> str:
     return DEFAULT_SECTION_WORD
 
 
-def natural_title(title: str, body: str) -> str:
-    """``title`` as it would read inside a sentence: words lower-cased unless the text capitalizes them mid-sentence."""
-    words = title.split()
+def midsentence_words(body: str) -> frozenset[str]:
+    """The words of ``body`` that follow a lower-case letter, comma or semicolon and a space (one pass)."""
+    return frozenset(re.findall(r"[a-z,;] (\w+)", body))
+
+
+def natural_title(title: str, body: str | frozenset[str]) -> str:
+    """``title`` as it would read inside a sentence: words lower-cased unless the text capitalizes them mid-sentence.
+
+    ``body`` is the document's text, or its :func:`midsentence_words` when several titles are looked up.
+    """
+    inside = midsentence_words(body) if isinstance(body, str) else body
     out = []
-    for word in words:
+    for word in title.split():
         core = re.sub(r"\W", "", word)
-        proper = bool(core) and ((core.isupper() and len(core) > 1) or re.search(rf"[a-z,;] {re.escape(core)}\b", body))
+        proper = bool(core) and ((core.isupper() and len(core) > 1) or core in inside)
         out.append(word if proper else word.lower())
     return " ".join(out).rstrip(".:;")
 
@@ -310,10 +331,12 @@ def candidate_examples(sections: Sequence[Section], word: str) -> list[tuple[str
     if not titled:
         return []
     step = max(1, len(titled) // 6)
-    body = "\n".join(s.text for s in sections)
+    inside: dict[str, frozenset[str]] = {}  # per document, made only for the documents the examples come from
     out = []
     for section in titled[::step][:8]:
-        topic = natural_title(section.title, body)
+        if section.source not in inside:
+            inside[section.source] = midsentence_words("\n".join(s.text for s in sections if s.source == section.source))
+        topic = natural_title(section.title, inside[section.source])
         if re.match(r"(?i)(?:what|how|why|when|who|which|where|can|should|is|are|do|does)\b", section.title):
             question = section.title.rstrip(".:") + ("" if section.title.endswith("?") else "?")
         else:
@@ -322,12 +345,48 @@ def candidate_examples(sections: Sequence[Section], word: str) -> list[tuple[str
     return out
 
 
+def document_fingerprint(sections: Sequence[Section]) -> str:
+    """SHA-256 of a document's section ids and content hashes, in order: equal when nothing in it changed."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    for section in sections:
+        digest.update(f"{section.id}\0{section.content_hash}\n".encode())
+    return digest.hexdigest()
+
+
+def _document(path: str, sections: Sequence[Section], overrides: Overrides, before: DocumentProfile | None) -> DocumentProfile:
+    """The profile of one document, reused from ``before`` (the previous build's) when its fingerprint matches."""
+    fingerprint = document_fingerprint(sections)
+    if before is not None and before.fingerprint == fingerprint:
+        return before
+    title = document_title(sections, path)
+    word = section_word(sections, title)
+    return DocumentProfile(path, title, word, len(sections), parties_of(sections, overrides.aliases), fingerprint)
+
+
+def _reusable_calibration(previous: Profile | None, loaded: LoadedIndex, old_hashes: dict[str, str]) -> dict[str, Any] | None:
+    """The previous build's calibration, with its count of sections changed since, if it may be kept (see the
+    module docstring); ``None`` when the cutoffs must be calibrated again."""
+    if previous is None or "foreign_below" not in previous.calibration or not old_hashes:
+        return None
+    if {d.path for d in previous.documents} != {s.source for s in loaded.sections}:
+        return None  # a document added or removed: calibrate for the new corpus
+    current = {s.id: s.content_hash for s in loaded.sections}
+    changed = sum(1 for sid, h in current.items() if old_hashes.get(sid) != h) + len(set(old_hashes) - set(current))
+    since = int(previous.calibration.get("sections_changed_since", 0)) + changed
+    if since >= RECALIBRATE_SHARE * len(current):
+        return None
+    return {**previous.calibration, "sections_changed_since": since}
+
+
 def make_profile(
     loaded: LoadedIndex,
     embedder: Embedder | None,
     corpus_dir: Path | None,
     *,
     calibrate_cutoffs: bool = True,
+    previous: LoadedIndex | None = None,
 ) -> Profile:
     """Derive the profile of the build ``loaded`` from its sections and the overrides in ``corpus_dir``.
 
@@ -335,19 +394,21 @@ def make_profile(
     section (those that don't are dropped) and the abstention cutoffs are
     calibrated (:mod:`alliance_qa.calibrate`); without one (an old build read
     without ``profile.json``) examples are unchecked and the cutoffs are the defaults.
-    Raises :class:`CorpusError` for a bad ``alliance-qa.toml``.
+    ``previous`` (the build this one replaces, incrementally) lends what did not
+    change: see the module docstring.  Raises :class:`CorpusError` for a bad ``alliance-qa.toml``.
     """
     from . import calibrate
 
     overrides = read_overrides(corpus_dir) if corpus_dir is not None else Overrides()
+    sha = overrides_sha256(corpus_dir) if corpus_dir is not None else ""
+    before = previous.saved_profile if previous is not None else None
+    if before is not None and before.overrides_sha256 != sha:
+        before = None  # the overrides (aliases, title ...) changed: derive everything again
+    earlier = {d.path: d for d in before.documents} if before is not None else {}
     by_document: dict[str, list[Section]] = {}
     for section in loaded.sections:
         by_document.setdefault(section.source, []).append(section)
-    documents = []
-    for path, sections in by_document.items():
-        title = document_title(sections, path)
-        word = section_word(sections, title)
-        documents.append(DocumentProfile(path, title, word, len(sections), parties_of(sections, overrides.aliases)))
+    documents = [_document(path, sections, overrides, earlier.get(path)) for path, sections in by_document.items()]
     if overrides.title:
         title = overrides.title
     elif len(documents) == 1:
@@ -359,27 +420,32 @@ def make_profile(
     words = {d.section_word for d in documents}
     word = overrides.section_word or (words.pop() if len(words) == 1 else DEFAULT_SECTION_WORD)
     if overrides.section_word and len(documents) == 1:
-        documents = [DocumentProfile(d.path, d.title, word, d.sections, d.parties) for d in documents]
+        documents = [DocumentProfile(d.path, d.title, word, d.sections, d.parties, d.fingerprint) for d in documents]
     profile = Profile(title=title, section_word=word, documents=tuple(documents),
                       abstain_below=calibrate.DEFAULT_ABSTAIN_BELOW, names_only_below=calibrate.DEFAULT_NAMES_ONLY_BELOW,
-                      overrides_sha256=overrides_sha256(corpus_dir) if corpus_dir is not None else "")
-    candidates = [q for q, _ in candidate_examples(loaded.sections, word)]
+                      overrides_sha256=sha)
+    candidates = candidate_examples(loaded.sections, word)
     if embedder is None:
-        examples = list(overrides.examples) or candidates[:MAX_EXAMPLES]
+        examples = list(overrides.examples) or [q for q, _ in candidates[:MAX_EXAMPLES]]
         return _with(profile, examples=tuple(examples))
     from .retrieve import Retriever
 
     retriever = Retriever(loaded)
-    checked = checked_examples(retriever, embedder, candidate_examples(loaded.sections, word))
+    checked = checked_examples(retriever, embedder, candidates)
     examples = list(overrides.examples) or checked[:MAX_EXAMPLES]
     if not overrides.examples:
         examples += whole_examples(profile)[: max(0, MAX_EXAMPLES + 1 - len(examples))]
     profile = _with(profile, examples=tuple(examples))
-    if calibrate_cutoffs:
-        result = calibrate.calibrate(retriever, embedder, profile, cache_dir=_cache_dir(loaded.path))
-        profile = _with(profile, abstain_below=result.abstain_below, names_only_below=result.names_only_below,
-                        calibration=result.to_json())
-    return profile
+    if not calibrate_cutoffs:
+        return profile
+    old_hashes = {sid: str(info["hash"]) for sid, info in previous.manifest["sections"].items()} if previous else {}
+    kept = _reusable_calibration(before, loaded, old_hashes)
+    if kept is not None and before is not None:
+        log.info("kept the calibrated cutoffs: %d sections changed since they were calibrated", kept["sections_changed_since"])
+        return _with(profile, abstain_below=before.abstain_below, names_only_below=before.names_only_below, calibration=kept)
+    result = calibrate.calibrate(retriever, embedder, profile, cache_dir=_cache_dir(loaded.path))
+    return _with(profile, abstain_below=result.abstain_below, names_only_below=result.names_only_below,
+                 calibration=result.to_json())
 
 
 def whole_examples(profile: Profile) -> list[str]:
