@@ -8,13 +8,14 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
 
 from alliance_qa.assistant import Assistant
 from alliance_qa.build import build_index, section_units, stale_reasons
-from alliance_qa.corpus import read_corpus
+from alliance_qa.corpus import Section, read_corpus
 from alliance_qa.errors import BuildError, CorpusError, IndexStateError
 from alliance_qa.load import current_build, load_index
 from fakeembed import NAME as FAKE_MODEL
@@ -84,6 +85,39 @@ def test_incremental_build_embeds_only_the_edited_section(
     assert all("Chongjin" in text for text in edited)
     assert report.reused == report.units - 2
     assert "embedded 2 texts (1 sections)" in report.summary()
+
+
+def test_an_incremental_build_parses_only_the_changed_files_and_equals_a_fresh_build(
+    corpus_dir: Path, index_dir: Path, tmp_path: Path, fake_embedder: HashEmbedder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import alliance_qa.corpus as corpus_module
+
+    (corpus_dir / "addendum.md").write_text("# Addendum\n\n## Ferries\n\nA ferry crosses twice a week.\n", encoding="utf-8")
+    build_index(corpus_dir, index_dir, fake_embedder, model=FAKE_MODEL)
+    parsed: list[str] = []
+    real_parse = corpus_module.parse_document
+
+    def parse_document(text: str, source: str, **kwargs: Any) -> list[Section]:
+        parsed.append(source)
+        return real_parse(text, source, **kwargs)
+
+    monkeypatch.setattr(corpus_module, "parse_document", parse_document)
+    (corpus_dir / "addendum.md").write_text("# Addendum\n\n## Ferries\n\nA ferry crosses daily.\n", encoding="utf-8")
+    report = build_index(corpus_dir, index_dir, fake_embedder, model=FAKE_MODEL)
+    assert parsed == ["addendum.md"], "the unchanged article was parsed again"
+    assert report.sections_embedded == 1
+    incremental = load_index(index_dir)
+    assert incremental.manifest["parser_version"] == corpus_module.PARSER_VERSION
+
+    parsed.clear()
+    build_index(corpus_dir, tmp_path / "fresh", fake_embedder, model=FAKE_MODEL, full=True)
+    assert sorted(parsed) == sorted(["addendum.md", _article(corpus_dir).name])
+    fresh = load_index(tmp_path / "fresh")
+    assert [(s, s.sentences, s.document_title, s.intro) for s in incremental.sections] == \
+        [(s, s.sentences, s.document_title, s.intro) for s in fresh.sections]
+    assert incremental.manifest["sections"] == fresh.manifest["sections"]
+
+    assert any("ferry crosses daily" in s.text for s in incremental.sections)
 
 
 def test_unchanged_corpus_needs_no_embedding(corpus_dir: Path, index_dir: Path, fake_embedder: HashEmbedder) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -266,8 +267,12 @@ def test_an_incremental_build_reuses_unchanged_documents_and_keeps_the_cutoffs_u
 
     derived: list[str] = []  # the documents whose parties were derived again, build by build
     real_parties_of = profile_module.parties_of
-    monkeypatch.setattr(profile_module, "parties_of",
-                        lambda sections, extra=(): derived.append(sections[0].source) or real_parties_of(sections, extra))
+
+    def parties_of(sections: Any, extra: Any = ()) -> Any:
+        derived.append(sections[0].source)
+        return real_parties_of(sections, extra)
+
+    monkeypatch.setattr(profile_module, "parties_of", parties_of)
     folder = write(tmp_path / "corpus", "pinewood-bakery.txt", SHOP)
     write(folder, "norland-suvia.txt", TWO_SIDES)
     write(folder, "almanac.txt", almanac(120))

@@ -25,7 +25,7 @@ import numpy as np
 
 from .ann import make_faiss_index
 from .chunk import Unit, Window, chunking_setting, section_key, section_units, section_windows, word_count_tokens
-from .corpus import Section, corpus_fingerprint, read_corpus
+from .corpus import PARSER_VERSION, Section, corpus_fingerprint, read_corpus
 from .embed import Progress, encode_windows
 from .errors import CorpusError, IndexStateError, ModelError
 from .load import FORMAT_VERSION, LoadedIndex, current_build, load_index
@@ -230,11 +230,17 @@ def build_index(
     started = time.perf_counter()
     chunking = chunking_setting(chunking)
     fingerprint = corpus_fingerprint(corpus_dir, index_dir=index_dir)  # before reading: an edit made during the build shows as a change
-    sections, warnings = read_corpus(corpus_dir, index_dir=index_dir)
+    earlier: LoadedIndex | None = None
+    with contextlib.suppress(IndexStateError):
+        earlier = load_index(index_dir)
+    reuse = None if full or earlier is None else _unchanged_files(earlier, fingerprint)
+    sections, warnings = read_corpus(corpus_dir, index_dir=index_dir, reuse=reuse)
     with build_lock(index_dir, lock_timeout):
         previous: LoadedIndex | None = None
         with contextlib.suppress(IndexStateError):
             previous = load_index(index_dir)
+        if previous is not None and earlier is not None and previous.path == earlier.path:
+            previous = earlier  # the same build: keep what was already read of it
         if previous is not None and (previous.model != model or previous.manifest.get("normalization_version") != NORMALIZATION_VERSION):
             log.warning("index was built with model %s; re-embedding everything with %s", previous.model, model)
             full = True
@@ -275,6 +281,7 @@ def build_index(
         build = LoadedIndex(index_dir / "builds" / build_id, new_manifest(build_id, model, dimension, sections, units, faiss_index),
                             sections, units, vectors, faiss_index)
         build.manifest["chunking"] = chunking
+        build.manifest["parser_version"] = PARSER_VERSION
         build.manifest["corpus_fingerprint"] = {name: list(stamp) for name, stamp in fingerprint.items()}
         # Derived data saved with the build goes here, as {file name: JSON}, e.g. the corpus profile.
         extra: dict[str, Any] = {}
@@ -299,6 +306,24 @@ def build_index(
         )
         log.info("%s", report.summary())
         return report
+
+
+def _unchanged_files(previous: LoadedIndex, fingerprint: dict[str, tuple[int, int]]) -> Callable[[str], list[Section] | None] | None:
+    """The sections of ``previous`` for each corpus file whose size and modification time are still the ones that
+    build read (its ``corpus_fingerprint``), so an incremental build parses only the files that changed; ``None``
+    when nothing can be taken (another parser or normalization, an older build).  ``build --full`` reads everything."""
+    if previous.manifest.get("parser_version") != PARSER_VERSION or \
+            previous.manifest.get("normalization_version") != NORMALIZATION_VERSION:
+        return None
+    stamps = previous.corpus_fingerprint or {}
+    same = {name for name, stamp in fingerprint.items() if stamps.get(name) == tuple(stamp)}
+    if not same:
+        return None
+    by_file: dict[str, list[Section]] = {}
+    for section in previous.sections:
+        if section.source in same:
+            by_file.setdefault(section.source, []).append(section)
+    return by_file.get
 
 
 def _refuse_emptied_files(corpus_dir: Path, before: Sequence[Section], after: Sequence[Section]) -> None:

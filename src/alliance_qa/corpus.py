@@ -20,7 +20,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import quote
@@ -179,6 +179,12 @@ def parse_document(text: str, source: str, *, normalizer: Callable[[str], str] =
     return sections
 
 
+#: Recorded in each build's manifest: change it whenever :func:`parse_document` would split or title a file
+#: differently, so that an incremental build parses again the files it would otherwise take unchanged from the
+#: previous build (``read_corpus(reuse=...)``).
+PARSER_VERSION = 1
+
+
 def read_corpus(
     corpus_dir: Path,
     *,
@@ -186,11 +192,14 @@ def read_corpus(
     max_files: int | None = None,
     max_bytes: int | None = None,
     normalizer: Callable[[str], str] = normalize,
+    reuse: Callable[[str], Sequence[Section] | None] | None = None,
 ) -> tuple[list[Section], list[str]]:
     """Read every document under ``corpus_dir``; return its sections and any warnings.
 
     ``normalizer`` turns each file's text into what is indexed (:func:`~alliance_qa.normalize.normalize`;
-    the evaluation's raw baseline passes the identity).
+    the evaluation's raw baseline passes the identity).  ``reuse`` maps a file's relative path to the
+    sections already parsed from it as it is now (an incremental build passes the previous build's for the
+    files whose size and modification time are unchanged); such a file is not read again.
 
     Raises :class:`CorpusError` when the folder has no usable text, a file
     cannot be read as UTF-8, or :func:`corpus_files` refuses the folder (pass
@@ -205,18 +214,21 @@ def read_corpus(
     warnings: list[str] = []
     for path in files:
         rel = path.relative_to(corpus_dir).as_posix()
-        raw = read_file(path)
-        try:
-            text = raw.decode("utf-8")
-        except UnicodeDecodeError as exc:
-            raise CorpusError(
-                f"corpus file {path} is not UTF-8 (byte {exc.start}: {raw[exc.start:exc.start + 1]!r}); save it as UTF-8"
-            ) from exc
-        if not text.strip():
-            warnings.append(f"skipped empty corpus file {rel}")
-            continue
+        parsed = list((reuse(rel) if reuse is not None else None) or ())
+        if not parsed:
+            raw = read_file(path)
+            try:
+                text = raw.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                raise CorpusError(
+                    f"corpus file {path} is not UTF-8 (byte {exc.start}: {raw[exc.start:exc.start + 1]!r}); save it as UTF-8"
+                ) from exc
+            if not text.strip():
+                warnings.append(f"skipped empty corpus file {rel}")
+                continue
+            parsed = parse_document(text, rel, normalizer=normalizer)
         labels: set[str] = set()
-        for section in parse_document(text, rel, normalizer=normalizer):
+        for section in parsed:
             if section.label.casefold() in labels:
                 warnings.append(f"duplicate section {section.label!r} in {rel}: rename one so citations can tell them apart")
             labels.add(section.label.casefold())
