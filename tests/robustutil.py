@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import random
 import shutil
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from click.testing import CliRunner
@@ -68,6 +70,20 @@ def current(index_dir: Path) -> Path:
     build = current_build(index_dir)
     assert build is not None, f"no current build in {index_dir}"
     return build
+
+
+def later_copy_as_current(index_dir: Path, first: Path) -> Path:
+    """Copy build ``first`` under a later build id (as ``alliance-qa build --full`` would make, without the
+    embedding) and make the copy ``current``; return its folder."""
+    stamp = datetime.strptime(first.name[:15], "%Y%m%dT%H%M%S") + timedelta(seconds=1)
+    second = first.parent / f"{stamp:%Y%m%dT%H%M%S}-{first.name[16:]}"
+    shutil.copytree(first, second)
+    manifest = json.loads((second / "manifest.json").read_text())
+    manifest["build_id"] = second.name
+    (second / "manifest.json").write_text(json.dumps(manifest))
+    (index_dir / ".current-swap").symlink_to(Path("builds") / second.name)
+    os.replace(index_dir / ".current-swap", index_dir / "current")
+    return second
 
 
 @contextlib.contextmanager

@@ -9,8 +9,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import shutil
-from datetime import datetime, timedelta
 from pathlib import Path
 
 import numpy as np
@@ -24,7 +22,7 @@ from alliance_qa.load import DATA_FILES, OFFSET_FILES, load_index, read_build
 from alliance_qa.prepared import PREPARED_FILES, Prepared, prepare
 from alliance_qa.rows import JsonlRows
 from fakeembed import HashEmbedder
-from robustutil import PORTS, current
+from robustutil import PORTS, current, later_copy_as_current
 
 pytestmark = pytest.mark.usefixtures("fake_model")
 
@@ -87,14 +85,7 @@ def test_a_damaged_saved_table_falls_back_to_the_last_good_build(
     name: str, good: tuple[Path, Path, Path], fake_embedder: HashEmbedder, caplog: pytest.LogCaptureFixture
 ) -> None:
     corpus_dir, index_dir, first = good
-    stamp = datetime.strptime(first.name[:15], "%Y%m%dT%H%M%S") + timedelta(seconds=1)
-    second = first.parent / f"{stamp:%Y%m%dT%H%M%S}-{first.name[16:]}"  # a later build id, same files
-    shutil.copytree(first, second)
-    manifest = json.loads((second / "manifest.json").read_text())
-    manifest["build_id"] = second.name
-    (second / "manifest.json").write_text(json.dumps(manifest))
-    (index_dir / ".current-swap").symlink_to(Path("builds") / second.name)
-    os.replace(index_dir / ".current-swap", index_dir / "current")
+    second = later_copy_as_current(index_dir, first)
 
     path = second / name
     data = bytearray(path.read_bytes())

@@ -18,7 +18,6 @@ import signal
 import subprocess
 import sys
 from collections.abc import Callable
-from datetime import datetime, timedelta
 from pathlib import Path
 
 import numpy as np
@@ -35,6 +34,7 @@ from robustutil import (
     copy_pristine,
     current,
     edit,
+    later_copy_as_current,
     run_cli,
     without_root,
     world_readable_dir,
@@ -189,14 +189,7 @@ def two_builds(good: tuple[Path, Path, Path]) -> tuple[Path, Path, Path, Path]:
     B is a copy of A under a later build id (as ``alliance-qa build --full`` would make, without the embedding).
     """
     corpus_dir, index_dir, first = good
-    stamp = datetime.strptime(first.name[:15], "%Y%m%dT%H%M%S") + timedelta(seconds=1)
-    second = first.parent / f"{stamp:%Y%m%dT%H%M%S}-{first.name[16:]}"
-    shutil.copytree(first, second)
-    manifest = json.loads((second / "manifest.json").read_text())
-    manifest["build_id"] = second.name
-    (second / "manifest.json").write_text(json.dumps(manifest))
-    (index_dir / ".current-swap").symlink_to(Path("builds") / second.name)
-    os.replace(index_dir / ".current-swap", index_dir / "current")
+    second = later_copy_as_current(index_dir, first)
     assert current(index_dir) == second and load_index(index_dir).build_id == second.name
     return corpus_dir, index_dir, first, second
 
