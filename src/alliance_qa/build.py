@@ -287,8 +287,8 @@ def build_index(
         extra: dict[str, Any] = {}
         from .profile import make_profile  # the corpus profile: titles, parties, examples, calibrated cutoffs
 
-        extra["profile.json"] = make_profile(build, _as_embedder(embedder), corpus_dir,
-                                             previous=None if full else previous).to_json()
+        extra["profile.json"] = make_profile(build, _as_embedder(embedder), corpus_dir, previous=None if full else previous,
+                                             changed=sections_embedded + removed).to_json()
         write_build(index_dir, build, previous.path if previous is not None else None, extra)
         report = BuildReport(
             index_dir=index_dir,

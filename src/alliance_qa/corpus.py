@@ -22,6 +22,7 @@ import logging
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from urllib.parse import quote
 
@@ -85,9 +86,9 @@ class Section:
             return f"{self.title} ({self.number})"
         return self.title
 
-    @property
+    @cached_property
     def content_hash(self) -> str:
-        """SHA-256 of the normalized document title, title and text: what decides re-embedding."""
+        """SHA-256 of the normalized document title, title and text: what decides re-embedding (computed once)."""
         return hashlib.sha256(f"{self.document_title}\n{self.title}\n{self.text}".encode()).hexdigest()
 
 

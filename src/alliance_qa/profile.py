@@ -365,17 +365,15 @@ def _document(path: str, sections: Sequence[Section], overrides: Overrides, befo
     return DocumentProfile(path, title, word, len(sections), parties_of(sections, overrides.aliases), fingerprint)
 
 
-def _reusable_calibration(previous: Profile | None, loaded: LoadedIndex, old_hashes: dict[str, str]) -> dict[str, Any] | None:
-    """The previous build's calibration, with its count of sections changed since, if it may be kept (see the
-    module docstring); ``None`` when the cutoffs must be calibrated again."""
-    if previous is None or "foreign_below" not in previous.calibration or not old_hashes:
+def _reusable_calibration(previous: Profile | None, loaded: LoadedIndex, changed: int) -> dict[str, Any] | None:
+    """The previous build's calibration, with its count of sections changed since (``changed`` more now), if it
+    may be kept (see the module docstring); ``None`` when the cutoffs must be calibrated again."""
+    if previous is None or "foreign_below" not in previous.calibration:
         return None
     if {d.path for d in previous.documents} != {s.source for s in loaded.sections}:
         return None  # a document added or removed: calibrate for the new corpus
-    current = {s.id: s.content_hash for s in loaded.sections}
-    changed = sum(1 for sid, h in current.items() if old_hashes.get(sid) != h) + len(set(old_hashes) - set(current))
     since = int(previous.calibration.get("sections_changed_since", 0)) + changed
-    if since >= RECALIBRATE_SHARE * len(current):
+    if since >= RECALIBRATE_SHARE * len(loaded.sections):
         return None
     return {**previous.calibration, "sections_changed_since": since}
 
@@ -387,6 +385,7 @@ def make_profile(
     *,
     calibrate_cutoffs: bool = True,
     previous: LoadedIndex | None = None,
+    changed: int = 0,
 ) -> Profile:
     """Derive the profile of the build ``loaded`` from its sections and the overrides in ``corpus_dir``.
 
@@ -394,8 +393,8 @@ def make_profile(
     section (those that don't are dropped) and the abstention cutoffs are
     calibrated (:mod:`alliance_qa.calibrate`); without one (an old build read
     without ``profile.json``) examples are unchecked and the cutoffs are the defaults.
-    ``previous`` (the build this one replaces, incrementally) lends what did not
-    change: see the module docstring.  Raises :class:`CorpusError` for a bad ``alliance-qa.toml``.
+    ``previous`` (the build this one replaces, incrementally; ``changed`` of its
+    sections were edited, added or removed) lends what did not change: see the module docstring.  Raises :class:`CorpusError` for a bad ``alliance-qa.toml``.
     """
     from . import calibrate
 
@@ -438,8 +437,7 @@ def make_profile(
     profile = _with(profile, examples=tuple(examples))
     if not calibrate_cutoffs:
         return profile
-    old_hashes = {sid: str(info["hash"]) for sid, info in previous.manifest["sections"].items()} if previous else {}
-    kept = _reusable_calibration(before, loaded, old_hashes)
+    kept = _reusable_calibration(before, loaded, changed)
     if kept is not None and before is not None:
         log.info("kept the calibrated cutoffs: %d sections changed since they were calibrated", kept["sections_changed_since"])
         return _with(profile, abstain_below=before.abstain_below, names_only_below=before.names_only_below, calibration=kept)
