@@ -233,6 +233,8 @@ def build_index(
     earlier: LoadedIndex | None = None
     with contextlib.suppress(IndexStateError):
         earlier = load_index(index_dir)
+    if earlier is not None and not full:  # read its sections once: the parse reuse, the emptied-file check and
+        earlier.sections = list(earlier.sections)  # the unit reuse each walk all of them
     reuse = None if full or earlier is None else _unchanged_files(earlier, fingerprint)
     sections, warnings = read_corpus(corpus_dir, index_dir=index_dir, reuse=reuse)
     with build_lock(index_dir, lock_timeout):
