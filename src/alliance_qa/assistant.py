@@ -198,7 +198,9 @@ class Assistant:
     def _check_corpus(self, state: _State, *, rebuild: bool) -> None:
         """Compare the corpus with the served index; rebuild or set :attr:`notice` when it changed."""
         try:
-            sections, _ = read_corpus(self.settings.corpus_dir)
+            # the files unchanged since the served build are taken from it, so only the edited ones are parsed
+            reuse = state.index.sections_by_file(self._corpus_fingerprint())
+            sections, _ = read_corpus(self.settings.corpus_dir, reuse=reuse)
         except Exception as exc:  # the corpus is broken: keep serving the last good index
             self.notice = f"The corpus cannot be read ({without_paths(str(exc))}); answers come from the last built index."
             return

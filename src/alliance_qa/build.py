@@ -235,7 +235,7 @@ def build_index(
         earlier = load_index(index_dir)
     if earlier is not None and not full:  # read its sections once: the parse reuse, the emptied-file check and
         earlier.sections = list(earlier.sections)  # the unit reuse each walk all of them
-    reuse = None if full or earlier is None else _unchanged_files(earlier, fingerprint)
+    reuse = None if full or earlier is None else earlier.sections_by_file(fingerprint)
     sections, warnings = read_corpus(corpus_dir, index_dir=index_dir, reuse=reuse)
     with build_lock(index_dir, lock_timeout):
         previous: LoadedIndex | None = None
@@ -308,24 +308,6 @@ def build_index(
         )
         log.info("%s", report.summary())
         return report
-
-
-def _unchanged_files(previous: LoadedIndex, fingerprint: dict[str, tuple[int, int]]) -> Callable[[str], list[Section] | None] | None:
-    """The sections of ``previous`` for each corpus file whose size and modification time are still the ones that
-    build read (its ``corpus_fingerprint``), so an incremental build parses only the files that changed; ``None``
-    when nothing can be taken (another parser or normalization, an older build).  ``build --full`` reads everything."""
-    if previous.manifest.get("parser_version") != PARSER_VERSION or \
-            previous.manifest.get("normalization_version") != NORMALIZATION_VERSION:
-        return None
-    stamps = previous.corpus_fingerprint or {}
-    same = {name for name, stamp in fingerprint.items() if stamps.get(name) == tuple(stamp)}
-    if not same:
-        return None
-    by_file: dict[str, list[Section]] = {}
-    for section in previous.sections:
-        if section.source in same:
-            by_file.setdefault(section.source, []).append(section)
-    return by_file.get
 
 
 def _refuse_emptied_files(corpus_dir: Path, before: Sequence[Section], after: Sequence[Section]) -> None:

@@ -18,7 +18,7 @@ import functools
 import json
 import logging
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -27,8 +27,9 @@ import numpy as np
 
 from .ann import is_exact
 from .ann import search as ann_search
-from .corpus import Section
+from .corpus import PARSER_VERSION, Section
 from .errors import IndexStateError
+from .normalize import NORMALIZATION_VERSION
 from .prepared import KINDS, PREPARED_FILES, Prepared, load_prepared, prepare
 from .rows import JsonlRows, read_jsonl
 from .verify import check_files
@@ -126,6 +127,24 @@ class LoadedIndex:
         if not isinstance(stamp, dict):
             return None
         return {str(name): (int(v[0]), int(v[1])) for name, v in stamp.items()}
+
+    def sections_by_file(self, fingerprint: dict[str, tuple[int, int]]) -> Callable[[str], list[Section] | None] | None:
+        """This build's sections of each corpus file whose size and modification time in ``fingerprint`` (the
+        corpus now) are the ones this build read, for ``read_corpus(reuse=...)``: only the files that changed
+        are parsed again.  ``None`` when nothing can be taken (another parser or normalization, an older build);
+        ``alliance-qa build --full`` reads everything."""
+        if self.manifest.get("parser_version") != PARSER_VERSION or \
+                self.manifest.get("normalization_version") != NORMALIZATION_VERSION:
+            return None
+        stamps = self.corpus_fingerprint or {}
+        same = {name for name, stamp in fingerprint.items() if stamps.get(name) == tuple(stamp)}
+        if not same:
+            return None
+        by_file: dict[str, list[Section]] = {}
+        for section in self.sections:
+            if section.source in same:
+                by_file.setdefault(section.source, []).append(section)
+        return by_file.get
 
     def search(self, vector: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         """Return ``(scores, unit rows)`` of the ``k`` units nearest ``vector``; rows past the end are dropped."""
