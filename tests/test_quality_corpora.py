@@ -35,43 +35,35 @@ class Reports(dict[str, "Report | str"]):
     """Each test corpus built and evaluated on first use (the multi-document one assembled from its golden
     header), so a test of one corpus waits for that corpus only."""
 
-    def __init__(self, factory: pytest.TempPathFactory, embedder: object) -> None:
+    def __init__(self, embedder: object) -> None:
         super().__init__()
-        self.factory, self.embedder = factory, embedder
+        self.embedder = embedder
 
     def __missing__(self, name: str) -> Report | str:
-        self[name] = evaluate_corpus(name, self.factory, self.embedder)
+        self[name] = evaluate_corpus(name, self.embedder)
         return self[name]
 
 
 @pytest.fixture(scope="session")
-def corpus_reports(tmp_path_factory: pytest.TempPathFactory, embedder: object) -> Reports:
+def corpus_reports(embedder: object) -> Reports:
     """The reports of the test corpora, each computed once per session when a test first asks for it."""
-    return Reports(tmp_path_factory, embedder)
+    return Reports(embedder)
 
 
-def evaluate_corpus(name: str, tmp_path_factory: pytest.TempPathFactory, embedder: object) -> Report | str:
-    """Build the test corpus ``name`` from its golden header and evaluate it (the error text if it cannot)."""
-    import shutil
+def evaluate_corpus(name: str, embedder: object) -> Report | str:
+    """Build the test corpus ``name`` as ``alliance-qa eval`` does (from its golden header) and evaluate it
+    (the error text if it cannot)."""
+    from alliance_qa.golden_corpus import corpus_for
 
-    from alliance_qa.evaluate import read_golden
-
-    repo = Path(__file__).resolve().parents[1]
     golden = CORPORA[name]
-    header = read_golden(golden).header
-    root = tmp_path_factory.mktemp(name)
-    corpus = root / "corpus"
-    for document, source in (header.get("layout") or {}).items():
-        (corpus / document).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(repo / source, corpus / document)
-    if not header.get("layout"):
-        shutil.copytree(repo / header["corpus"], corpus)
-    qa = Assistant(corpus, root / "index", embedder=embedder)  # type: ignore[arg-type]
-    qa.build()
-    try:
-        return run_eval(qa, golden)
-    except AllianceQAError as exc:  # the corpus parser does not split this shape as the golden set does
-        return str(exc)
+    with corpus_for(golden, {}) as (corpus, index):
+        assert corpus is not None and index is not None, f"{golden} names no corpus"
+        qa = Assistant(corpus, index, embedder=embedder)  # type: ignore[arg-type]
+        qa.build()
+        try:
+            return run_eval(qa, golden)
+        except AllianceQAError as exc:  # the corpus parser does not split this shape as the golden set does
+            return str(exc)
 
 
 def corpus_report(reports: dict[str, Report | str], name: str) -> Report:

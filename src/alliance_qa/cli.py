@@ -47,11 +47,12 @@ def _friendly(func: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
-def _assistant(ctx: click.Context, **kwargs: Any) -> Any:
+def _assistant(ctx: click.Context, corpus: Any = None, index: Any = None, **kwargs: Any) -> Any:
+    """The assistant for the command line's settings; ``corpus`` and ``index`` replace the configured folders."""
     from .assistant import Assistant
 
     obj = ctx.find_root().params
-    return Assistant(obj["corpus"], obj["index"], obj["model"], **kwargs)
+    return Assistant(corpus or obj["corpus"], index or obj["index"], obj["model"], **kwargs)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -137,7 +138,7 @@ def eval_command(ctx: click.Context, goldens: tuple[str, ...], as_json: bool, ho
     results = []
     for golden in goldens or (str(evaluate.DEFAULT_GOLDEN),):
         with corpus_for(Path(golden), ctx.find_root().params) as (corpus, index):
-            assistant = _assistant(ctx) if corpus is None else _assistant_at(ctx, corpus, index)
+            assistant = _assistant(ctx, corpus, index)
             report = evaluate.run_eval(assistant, Path(golden))
             split = evaluate.holdout(assistant, Path(golden)) if holdout else None
         results.append((report, split))
@@ -154,12 +155,6 @@ def eval_command(ctx: click.Context, goldens: tuple[str, ...], as_json: bool, ho
         click.echo(("\n" if n else "") + report.table())
         if split is not None:
             click.echo(f"\n{evaluate.holdout_table(*split)}")
-
-
-def _assistant_at(ctx: click.Context, corpus: Any, index: Any) -> Any:
-    from .assistant import Assistant
-
-    return Assistant(corpus, index, ctx.find_root().params["model"])
 
 
 @main.command()
