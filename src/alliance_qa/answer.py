@@ -163,8 +163,8 @@ def respond(
 
     ``examples`` (offered when declining), ``section_word`` (what a section is
     called) and ``parties`` (the sides a "what does X want" question may name)
-    describe the corpus; the defaults are the shipped article's until a profile
-    supplies its own.
+    describe the corpus; the defaults are generic ("What is this about?", "section",
+    no parties) until a profile supplies its own.
     """
     whole = intent.whole_article(turn.text, list(parties.values()))
     resolved = resolve(retriever, turn, earlier, embed, abstain_below=abstain_below)
