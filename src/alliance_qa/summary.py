@@ -38,10 +38,6 @@ def _intros(retriever: Retriever, positions: Sequence[int]) -> list[int]:
     return [i for i in positions if retriever.is_intro(i)]
 
 
-def _cite(retriever: Retriever, position: int, quotes: tuple[str, ...], score: float = 1.0) -> Hit:
-    return retriever.source(position, quotes, score)
-
-
 def _part(retriever: Retriever, positions: Sequence[int], *, lines: int, section_word: str) -> tuple[list[str], list[Hit]]:
     """One document's overview: its intro's gist, then its sections by title, within ``lines`` lines."""
     out: list[str] = []
@@ -49,20 +45,16 @@ def _part(retriever: Retriever, positions: Sequence[int], *, lines: int, section
     for i in _intros(retriever, positions):
         gist = tuple(retriever.intro_gist(i, count=2 if lines >= 12 else 1))
         if gist:
-            cite = _cite(retriever, i, gist)
+            cite = retriever.source(i, gist)
             cites.append(cite)
             out += render.quote_lines(cite)
-    areas = [_cite(retriever, i, (retriever.gist(i),)) for i in _numbered(retriever, positions)]
+    areas = [retriever.source(i, (retriever.gist(i),)) for i in _numbered(retriever, positions)]
     if areas:
         word = render.plural(section_word, len(areas))
         out += ["", render.OVERVIEW_AREAS.format(count=len(areas), sections=word)]
         out += render.packed(areas, max(lines - len(out), 1))
         cites += areas
     return out, cites
-
-
-def _documents(retriever: Retriever) -> list[tuple[str, list[int]]]:
-    return list(retriever.documents.items())
 
 
 def _more(documents: Sequence[object]) -> list[str]:
@@ -72,7 +64,7 @@ def _more(documents: Sequence[object]) -> list[str]:
 
 def overview(retriever: Retriever, *, section_word: str = render.SECTION_WORD) -> Answer:
     """Each document's intro gist and its sections, each cited (one heading per document when several)."""
-    documents = _documents(retriever)
+    documents = list(retriever.documents.items())
     if len(documents) == 1:
         lines = [render.heading(render.OVERVIEW_HEAD), ""]
         part, citations = _part(retriever, documents[0][1], lines=MAX_LINES - 2, section_word=section_word)
@@ -90,13 +82,13 @@ def overview(retriever: Retriever, *, section_word: str = render.SECTION_WORD) -
 
 def area_list(retriever: Retriever, *, section_word: str = render.SECTION_WORD) -> Answer:
     """Every document's sections, one line each (title and the sentence that best sums it up), cited."""
-    documents = [(d, _numbered(retriever, p)) for d, p in _documents(retriever)]
+    documents = [(d, _numbered(retriever, p)) for d, p in list(retriever.documents.items())]
     documents = [(d, p) for d, p in documents if p]
     if not documents:
         return overview(retriever, section_word=section_word)
     total = sum(len(p) for _, p in documents)
     if len(documents) == 1:
-        areas = [_cite(retriever, i, (retriever.gist(i),)) for i in documents[0][1]]
+        areas = [retriever.source(i, (retriever.gist(i),)) for i in documents[0][1]]
         head = render.LIST_HEAD.format(count=total, sections=render.plural(section_word, total))
         body = [render.bullet(c) for c in areas] if total <= MAX_LINES - 2 else render.packed(areas, MAX_LINES - 2)
         return Answer("\n".join([render.heading(head), "", *body]), tuple(areas), kind="list")
@@ -106,7 +98,7 @@ def area_list(retriever: Retriever, *, section_word: str = render.SECTION_WORD) 
     lines = [render.heading(render.LIST_HEAD.format(count=total, sections=render.plural(section_word, total)))]
     citations: list[Hit] = []
     for document, positions in shown:
-        areas = [_cite(retriever, i, (retriever.gist(i),)) for i in positions]
+        areas = [retriever.source(i, (retriever.gist(i),)) for i in positions]
         lines += ["", render.heading(retriever.document_title(document))]
         lines += [render.bullet(c) for c in areas] if fits else render.packed(areas, budget)
         citations += areas
@@ -170,7 +162,7 @@ def _side_of(clause: str, party: str, parties: Parties) -> int:
 def _naming_both(retriever: Retriever, parties: Parties) -> list[int]:
     """The numbered sections of the documents that name every side (the only ones a wants answer may quote)."""
     out: list[int] = []
-    for _, positions in _documents(retriever):
+    for _, positions in list(retriever.documents.items()):
         text = " ".join(retriever.sections[i].text.casefold() for i in positions)
         if {p for _, p in mentions(text, parties)} == set(parties):
             out += [i for i in positions if retriever.sections[i].number is not None]
@@ -196,9 +188,9 @@ def wants(
                 if side and (best is None or side > best[0]):
                     best = (side, clause)
         if best is None:
-            shared.append(_cite(retriever, i, (retriever.gist(i),)))
+            shared.append(retriever.source(i, (retriever.gist(i),)))
         else:
-            (own if best[0] == 2 else shared).append(_cite(retriever, i, (best[1],)))
+            (own if best[0] == 2 else shared).append(retriever.source(i, (best[1],)))
     lines = [render.heading(render.WANTS_HEAD.format(party=name, other=other)), ""]
     lines += [render.bullet(c) for c in own]
     if shared:
