@@ -38,6 +38,7 @@ from typing import TYPE_CHECKING, Any
 from .errors import CorpusError
 from .parties import Parties, parties_of
 from .parties import demonyms as demonyms  # re-exported for callers of the profile API
+from .render import plural as plural  # re-exported: the profile's section word in the plural
 
 if TYPE_CHECKING:
     from .corpus import Section
@@ -170,17 +171,8 @@ class Profile:
         )
 
 
-def plural(word: str) -> str:
-    """A plain English plural of ``word`` ("area" -> "areas", "thing" -> "things", "policy" -> "policies")."""
-    if re.search(r"[^aeiou]y$", word):
-        return word[:-1] + "ies"
-    if re.search(r"(?:s|x|z|ch|sh)$", word):
-        return word + "es"
-    return word + "s"
-
-
 def singular(word: str) -> str:
-    """The reverse of :func:`plural` for regular nouns."""
+    """The reverse of :func:`~alliance_qa.render.plural` for regular nouns."""
     if word.endswith("ies") and len(word) > 4:
         return word[:-3] + "y"
     if re.search(r"(?:ss|x|z|ch|sh)es$", word):

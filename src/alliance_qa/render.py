@@ -59,12 +59,14 @@ CONNECTING_PHRASES += (SECTION_WORD + "s",)
 
 
 def plural(word: str, count: int = 2) -> str:
-    """``word`` for ``count`` things: "section" -> "sections", "entry" -> "entries"."""
+    """``word`` for ``count`` things: "section" -> "sections", "entry" -> "entries", "box" -> "boxes"."""
     if count == 1 or not word:
         return word
-    if word.endswith("y") and word[-2:-1] not in ("a", "e", "o", "u"):
+    if re.search(r"[^aeiou]y$", word):
         return word[:-1] + "ies"
-    return word if word.endswith("s") else word + "s"
+    if re.search(r"(?:s|x|z|ch|sh)$", word):
+        return word + "es"
+    return word + "s"
 
 
 def markdown_quote(text: str) -> str:
