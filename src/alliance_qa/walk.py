@@ -35,8 +35,13 @@ def _limit(value: int | None, env: str, default: int) -> int:
 
 def _walk(
     corpus_dir: Path, index_dir: Path | None, max_files: int | None, max_bytes: int | None
-) -> list[tuple[Path, os.stat_result | None]]:
-    """The corpus files and their ``stat`` (``None`` if it fails; reading reports why), within the limits."""
+) -> list[tuple[str, str, os.stat_result | None]]:
+    """The corpus files as ``(path relative to corpus_dir, POSIX style; full path; stat)``, in path order, within
+    the limits (``stat`` is ``None`` if it fails; reading reports why).
+
+    Plain strings, not :class:`~pathlib.Path`: this runs before every question (:func:`corpus_fingerprint`),
+    and path objects cost ten times the ``stat`` calls over a thousand files.
+    """
     if not corpus_dir.is_dir():
         raise CorpusError(
             f"corpus folder {corpus_dir} does not exist: create it and put your .txt or .md files in it"
@@ -50,9 +55,10 @@ def _walk(
             "keep the index outside the corpus (set ALLIANCE_QA_INDEX or ALLIANCE_QA_CORPUS)"
         )
     hint = "point ALLIANCE_QA_CORPUS at the folder that holds only your documents, or raise"
-    found: list[tuple[Path, os.stat_result | None]] = []
+    top = os.fspath(corpus_dir)
+    found: list[tuple[str, str, os.stat_result | None]] = []
     seen = total = 0
-    for root, dirs, files in os.walk(corpus_dir, followlinks=False):
+    for root, dirs, files in os.walk(top, followlinks=False):
         dirs[:] = sorted(d for d in dirs if not d.startswith("."))
         seen += len(dirs) + len(files)
         if seen > WALK_ENTRIES_PER_FILE * files_limit:
@@ -61,17 +67,19 @@ def _walk(
                 f"folders (the walk stops at {WALK_ENTRIES_PER_FILE} x {ENV_MAX_FILES}={files_limit:,}): {hint} "
                 f"{ENV_MAX_FILES}"
             )
+        folder = os.path.relpath(root, top).replace(os.sep, "/") if root != top else ""
+        inside = root if root.endswith(os.sep) else root + os.sep
         for name in sorted(files):
             if name.startswith(".") or not name.lower().endswith(SUFFIXES):
                 continue
-            path = Path(root) / name
+            path = inside + name
             try:
-                info: os.stat_result | None = path.stat()
+                info: os.stat_result | None = os.stat(path)
             except OSError:
                 info = None
             if info is not None and stat.S_ISREG(info.st_mode):
                 total += info.st_size
-            found.append((path, info))
+            found.append((f"{folder}/{name}" if folder else name, path, info))
             if len(found) > files_limit:
                 raise CorpusError(
                     f"corpus folder {corpus_dir} has more than {files_limit:,} .txt/.md files "
@@ -83,7 +91,7 @@ def _walk(
                     f"({len(found):,} files, {total:,} bytes so far; {ENV_MAX_BYTES}={bytes_limit:,}): "
                     f"{hint} {ENV_MAX_BYTES}"
                 )
-    return sorted(found, key=lambda item: item[0])
+    return sorted(found, key=lambda item: item[0].split("/"))  # the order of their Paths: part by part
 
 
 def corpus_files(
@@ -97,7 +105,7 @@ def corpus_files(
     ``ALLIANCE_QA_MAX_BYTES``, else 2,000 files and 50 MB); the walk stops as soon
     as a limit is passed.
     """
-    return [path for path, _ in _walk(corpus_dir, index_dir, max_files, max_bytes)]
+    return [Path(path) for _, path, _ in _walk(corpus_dir, index_dir, max_files, max_bytes)]
 
 
 def read_file(path: Path) -> bytes:
@@ -139,6 +147,4 @@ def corpus_fingerprint(corpus_dir: Path, *, index_dir: Path | None = None) -> di
         found = _walk(corpus_dir, index_dir, None, None)
     except CorpusError:
         return {}
-    return {
-        path.relative_to(corpus_dir).as_posix(): (info.st_size, info.st_mtime_ns) for path, info in found if info
-    }
+    return {name: (info.st_size, info.st_mtime_ns) for name, _, info in found if info}
