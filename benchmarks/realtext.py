@@ -116,7 +116,7 @@ def limit_pieces(corpus: Path) -> list[str]:
 
 
 def build_ratio(work: Path, embedder: Any, *, rounds: int = 2, max_chapters: int | None = None,
-                chunkings: tuple[str, ...] = ("pooled", "separate")) -> dict[str, Any]:
+                chunkings: tuple[str, ...] = ("sentences", "averaged", "pooled")) -> dict[str, Any]:
     """Full builds of the real-text corpus per chunking scheme against the every-word-once limit, interleaved."""
     from alliance_qa.build import build_index
     from alliance_qa.calibrate import forget_bank_vectors
@@ -191,7 +191,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.realtext", description=__doc__.split("\n\n")[0])
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--max-chapters", type=int, default=None)
-    parser.add_argument("--chunkings", default="pooled,separate")
+    parser.add_argument("--chunkings", default="sentences,averaged,pooled")
     options = parser.parse_args(argv)
     from alliance_qa.embed import load_embedder
 

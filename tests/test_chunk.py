@@ -1,4 +1,4 @@
-"""Units from sections: one pass of the model over every word ("pooled"), and the earlier "separate" scheme."""
+"""Units from sections: one pass of the model over every word ("pooled", "averaged"), and the earlier "separate" scheme."""
 
 from __future__ import annotations
 
@@ -119,6 +119,51 @@ def test_pooled_build_reads_each_word_once_and_rebuilds_only_edited_sections(
         np.testing.assert_array_equal(reloaded.vectors[i], before[(u.section_id, u.kind, u.text)])
 
 
+class CountingEmbedder(NoSpansEmbedder):
+    """The real model, its word-piece counter and window size, recording every text it reads."""
+
+    def __init__(self, inner: SentenceTransformerEmbedder) -> None:
+        super().__init__(inner)
+        self.max_tokens, self.count_tokens = inner.max_tokens, inner.count_tokens
+
+
+def test_averaged_build_reads_each_title_and_sentence_once_and_averages_the_windows(
+    corpus_dir: Path, index_dir: Path, embedder: SentenceTransformerEmbedder
+) -> None:
+    body = " ".join(f"Clause {i} of the treaty covers fishing rights near island {i}." for i in range(60))
+    (corpus_dir / "annex.md").write_text(f"# Annex\n\n## 1. Fishing\n\n{body}\n", encoding="utf-8")
+    counting = CountingEmbedder(embedder)
+    report = build_index(corpus_dir, index_dir, counting, model=embedder.name, chunking="averaged")
+    loaded = load_index(index_dir)
+    units, vectors = list(loaded.units), loaded.vectors
+    windows = [i for i, u in enumerate(units) if u.kind == "section"]
+    assert loaded.manifest["chunking"] == "averaged" and report.embedded == len(set(counting.seen) & {u.text for u in units})
+    assert not {units[i].text for i in windows} & set(counting.seen), "a window was read by the model"
+    annex = [i for i in windows if units[i].section_id.startswith("annex.md")]
+    assert len(annex) >= 2  # a long section: several windows, each starting with "Fishing. "
+    for i in annex:
+        held = list(range(i + 1, next(j for j in range(i + 1, len(units) + 1) if j == len(units) or units[j].kind != "sentence")))
+        title = next(j for j, u in enumerate(units) if u.kind == "title" and u.section_id == units[i].section_id)
+        parts = [title, *held]
+        weights = np.array([len(units[j].text.split()) for j in parts], dtype=np.float32)
+        mean = (vectors[parts] * weights[:, None]).sum(axis=0)
+        np.testing.assert_allclose(vectors[i], mean / np.linalg.norm(mean), atol=1e-6)
+        assert units[i].text == "Fishing. " + " ".join(units[j].text for j in held)
+    # Sentences and titles are the model's own vectors for their text, as in "sentences".
+    row = next(i for i, u in enumerate(units) if u.kind == "sentence" and len(u.text.split()) > 8)
+    np.testing.assert_allclose(vectors[row], embedder.encode([units[row].text])[0], atol=1e-5)
+
+    article = next(corpus_dir.glob("*.txt"))
+    article.write_text(article.read_text(encoding="utf-8").rstrip() + " A new closing line was added.\n", encoding="utf-8")
+    counting.seen.clear()
+    again = build_index(corpus_dir, index_dir, counting, model=embedder.name, chunking="averaged")
+    read_again = [t for t in counting.seen if t in {u.text for u in load_index(index_dir).units}]
+    assert again.sections_embedded == 1 and again.embedded == 1 and read_again == ["A new closing line was added."]
+    fresh = build_index(corpus_dir, index_dir.parent / "fresh", embedder, model=embedder.name, chunking="averaged")
+    assert fresh.units == again.units
+    np.testing.assert_allclose(load_index(index_dir).vectors, load_index(index_dir.parent / "fresh").vectors, atol=1e-5)
+
+
 def test_changing_the_chunking_rebuilds_everything(
     corpus_dir: Path, index_dir: Path, fake_embedder: HashEmbedder, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -128,7 +173,7 @@ def test_changing_the_chunking_rebuilds_everything(
     assert report.full and report.reused == 0
     assert json.loads((current(index_dir) / "manifest.json").read_text())["chunking"] == "pooled"
     monkeypatch.setenv("ALLIANCE_QA_CHUNKING", "words")
-    with pytest.raises(BuildError, match="chunking 'words' is not one of sentences, pooled, separate"):
+    with pytest.raises(BuildError, match="chunking 'words' is not one of sentences, averaged, pooled, separate"):
         chunking_setting()
 
 

@@ -84,7 +84,7 @@ def test_incremental_build_embeds_only_the_edited_section(
     assert report.embedded == 2 == len(edited)
     assert all("Chongjin" in text for text in edited)
     assert report.reused == report.units - 2
-    assert "embedded 2 texts (1 sections)" in report.summary()
+    assert "embedded 2 texts (1 section)" in report.summary()
 
 
 def test_an_incremental_build_parses_only_the_changed_files_and_equals_a_fresh_build(

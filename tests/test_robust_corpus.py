@@ -107,7 +107,7 @@ def test_file_without_sections_becomes_one_intro_section(
     code, out, err = run_cli(corpus_dir, index_dir, "build")
     assert code == 0 and err == ""
     assert out.startswith("built index: 12 sections, ")
-    assert "(1 sections), reused " in out and "(11 sections), removed 0 sections" in out
+    assert "(1 section), reused " in out and "(11 sections), removed 0 sections" in out
     qa = Assistant(corpus_dir, index_dir, embedder=fake_embedder, auto_build=False)
     hit = qa.search("Which bridge do freight wagons use to cross the Tumen River?", k=1)[0]
     assert (hit.number, hit.title, hit.source) == (None, "Field notes from Tumen River", "field-notes.txt")
@@ -197,7 +197,7 @@ def test_edit_that_deletes_every_section_is_refused_until_forced(
     code, out, err = run_cli(corpus_dir, index_dir, "build", "--full")
     assert code == 0 and err == ""
     # The intro became the whole document: one section, cited by the title (its id changed too).
-    assert out.startswith("built index: 1 sections, ") and "removed 11 sections" in out
+    assert out.startswith("built index: 1 section, ") and "removed 11 sections" in out
     answer = Assistant(corpus_dir, index_dir, embedder=fake_embedder, auto_build=False).ask(PORTS)
     assert all(c.number is None for c in answer.citations)  # only the intro is left to cite
 
@@ -222,7 +222,7 @@ def test_emptying_one_file_of_several_is_refused(
     # Deleting the file itself is deliberate: allowed, and its sections leave the index.
     (corpus_dir / ARTICLE_NAME).unlink()
     code, out, err = run_cli(corpus_dir, index_dir, "build")
-    assert code == 0 and out.startswith("built index: 1 sections, ") and "removed 11 sections" in out  # "# Extra" is a title
+    assert code == 0 and out.startswith("built index: 1 section, ") and "removed 11 sections" in out  # "# Extra" is a title
 
 
 @pytest.mark.parametrize(

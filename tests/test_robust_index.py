@@ -428,7 +428,7 @@ def test_build_killed_during_the_swap_leaves_the_last_good_index(
     assert_answers_from(corpus_dir, index_dir, fake_embedder, before)
     # The next build finishes the job and cleans up.
     code, out, err = run_cli(corpus_dir, index_dir, "build")
-    assert (code, err) == (0, "") and "embedded" in out and "(1 sections)" in out
+    assert (code, err) == (0, "") and "embedded" in out and "(1 section)" in out
     after = current(index_dir)
     assert after != before
     assert not [p for p in index_dir.iterdir() if p.name.startswith(".current-")]

@@ -24,7 +24,16 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from .ann import make_faiss_index
-from .chunk import Unit, Window, chunking_setting, section_key, section_units, section_windows, word_count_tokens
+from .chunk import (
+    Unit,
+    Window,
+    chunking_setting,
+    section_key,
+    section_units,
+    section_windows,
+    window_parts,
+    word_count_tokens,
+)
 from .corpus import PARSER_VERSION, Section, corpus_fingerprint, read_corpus
 from .embed import Progress, encode_windows
 from .errors import CorpusError, IndexStateError, ModelError
@@ -58,13 +67,18 @@ class BuildReport:
     def summary(self) -> str:
         """One line for people: what was embedded, reused and removed."""
         if self.unchanged:
-            return f"index is up to date: {self.sections} sections, {self.units} texts (nothing embedded)"
+            return f"index is up to date: {_count(self.sections, 'section')}, {_count(self.units, 'text')} (nothing embedded)"
         return (
-            f"built index: {self.sections} sections, {self.units} texts; "
-            f"embedded {self.embedded} texts ({self.sections_embedded} sections), "
-            f"reused {self.reused} texts ({self.sections_reused} sections), "
-            f"removed {self.removed} sections, in {self.seconds:.2f} s"
+            f"built index: {_count(self.sections, 'section')}, {_count(self.units, 'text')}; "
+            f"embedded {_count(self.embedded, 'text')} ({_count(self.sections_embedded, 'section')}), "
+            f"reused {_count(self.reused, 'text')} ({_count(self.sections_reused, 'section')}), "
+            f"removed {_count(self.removed, 'section')}, in {self.seconds:.2f} s"
         )
+
+
+def _count(number: int, word: str) -> str:
+    """``"1 section"``, ``"2 sections"`` (the build's words all take an s)."""
+    return f"{number} {word}" if number == 1 else f"{number} {word}s"
 
 
 
@@ -135,14 +149,21 @@ def _separate_units(
     return units, vectors, source, len(todo)
 
 
+#: The source of a unit whose vector is averaged from other units' (see :func:`_pooled_units`), not embedded.
+AVERAGED = -2
+
+
 def _pooled_units(
     sections: list[Section], previous: LoadedIndex | None, embedder: Embedder | Callable[[], Embedder], notes: list[str],
-    *, pool: bool = True,
+    *, pool: bool = True, average: bool = False,
 ) -> tuple[list[Unit], np.ndarray, np.ndarray, int]:
-    """The "pooled" scheme (:mod:`alliance_qa.chunk`): each new window read once, its units pooled from it.
+    """The "pooled" scheme (:mod:`alliance_qa.chunk`): each new window read once, its units pooled from it; without
+    ``pool``, "sentences" (each unit's text read alone) or, with ``average``, "averaged" (each title and sentence
+    read alone, each window the mean of their vectors: :func:`~alliance_qa.chunk.window_parts`).
 
     A section whose :func:`~alliance_qa.chunk.section_key` the previous build has keeps
-    its units and vectors.  Returns ``(units, vectors, source rows in previous or -1, texts embedded)``.
+    its units and vectors.  Returns ``(units, vectors, source rows in previous, or -1 for a new vector, or
+    :data:`AVERAGED`, texts embedded)``.
     """
     old: dict[str, list[int]] = {}
     old_units = list(previous.units) if previous is not None else []  # one read of a build on disk, not one a row
@@ -162,6 +183,7 @@ def _pooled_units(
     windows: dict[tuple[str, tuple[Any, ...]], int] = {}  # equal windows (same text and spans) are read once
     plan: list[Window] = []
     targets: list[tuple[int, int]] = []  # (first unit row, window number)
+    averaged: list[tuple[int, list[int]]] = []  # (window unit row, rows of the units it averages)
     for section, key in zip(sections, keys, strict=True):
         rows = old.get(key)
         if rows is not None and previous is not None:
@@ -173,10 +195,17 @@ def _pooled_units(
         if long:
             notes.append(f"section {section.title!r} in {section.source} has {len(section.text.split())} words: "
                          f"read as {sum(1 for w in made if any(u.kind == 'section' for u in w.units))} consecutive windows")
-        for window in made:
-            if not pool and window.text in old_text:  # a text embedded alone: its old vector is exact
+        first_row = len(units)
+        parts = window_parts([w.units[0] for w in made]) if average else {}  # one unit per window without pool
+        for position, window in enumerate(made):
+            if not pool and window.text in old_text:  # a text embedded alone (or averaged from the same texts)
                 units += window.units
                 source.append(old_text[window.text])
+                continue
+            if position in parts:
+                averaged.append((len(units), [first_row + p for p in parts[position]]))
+                units += window.units
+                source.append(AVERAGED)
                 continue
             number = windows.setdefault((window.text, window.spans), len(plan))
             if number == len(plan):
@@ -198,9 +227,13 @@ def _pooled_units(
         vectors[rows_src >= 0] = previous.vectors[rows_src[rows_src >= 0]]
     for first, number in targets:
         vectors[first : first + len(fresh[number])] = fresh[number]
+    for row, rows in averaged:  # weighted by length, as the model's own mean over a text's word pieces would be
+        weights = np.array([len(units[r].text.split()) for r in rows], dtype=np.float32)
+        mean = (vectors[rows] * weights[:, None]).sum(axis=0)
+        vectors[row] = mean / max(float(np.linalg.norm(mean)), 1e-12)
     if plan:
-        log.info("read %d windows through the model for %d new texts", len(plan), int((rows_src < 0).sum()))
-    return units, vectors, rows_src, int((rows_src < 0).sum()) if pool else len(plan)
+        log.info("read %d windows through the model for %d new texts", len(plan), int((rows_src == -1).sum()))
+    return units, vectors, rows_src, int((rows_src == -1).sum()) if pool else len(plan)
 
 
 def _dimension(fresh: np.ndarray | None, previous: LoadedIndex | None) -> int:
@@ -263,11 +296,11 @@ def build_index(
             units, vectors, source, embedded = _separate_units(sections, None if full else previous, embedder, long)
         else:
             units, vectors, source, embedded = _pooled_units(sections, None if full else previous, embedder, long,
-                                                             pool=chunking == "pooled")
-        fresh_rows = np.flatnonzero(source < 0)
+                                                             pool=chunking == "pooled", average=chunking == "averaged")
+        fresh_rows = np.flatnonzero(source == -1)  # the model's new vectors (not the averaged windows)
         if len(fresh_rows):
             _check_vectors(vectors[fresh_rows], [units[i].text for i in fresh_rows], model)
-        reused_count = len(units) - len(fresh_rows)
+        reused_count = int((source >= 0).sum())
         dimension = int(vectors.shape[1])
         if long:  # normal for real text: one line, the detail under --verbose
             warnings.append(f"{len(long)} sections were longer than the model reads at once and were embedded "

@@ -1,15 +1,22 @@
 """Units from sections: the texts a build embeds, and how each is cut from what the model reads.
 
 A section is embedded as *units*: its title, its text (one unit per model
-window) and each of its sentences.  Three ways to make them (the ``chunking``
+window) and each of its sentences.  Four ways to make them (the ``chunking``
 setting, env ``ALLIANCE_QA_CHUNKING``):
 
 ``"sentences"`` (the default): the section's body (``"Title. text"`` for a
-numbered section) is cut at sentence boundaries into non-overlapping
+titled section) is cut at sentence boundaries into non-overlapping
 :class:`Window` s of at most the model's word pieces, filled evenly, each read
 once; the title and every sentence are also embedded alone.  Every word goes
 through the model about twice (window + its sentence), against two to three
 times for the overlapping windows of "separate".
+
+``"averaged"``: the same windows, title and sentences, but a window is not
+read by the model: its vector is the normalized mean of the vectors of what it
+holds (the title, when the window starts with it, and its sentences, weighted
+by their words; :func:`window_parts`).  Every word goes through the model
+once, and every title and sentence vector is exactly the one "sentences"
+gives (so are the quotes); only the window vectors are approximate.
 
 ``"pooled"``: every word goes through the model once.  The same windows are
 run through the transformer once each; the window vector is the mean of all
@@ -43,7 +50,7 @@ from .load import Unit
 WINDOW_WORDS = 160
 WINDOW_STRIDE = 120
 #: The chunking schemes; the first is the default.
-CHUNKINGS = ("sentences", "pooled", "separate")
+CHUNKINGS = ("sentences", "averaged", "pooled", "separate")
 ENV_CHUNKING = "ALLIANCE_QA_CHUNKING"
 #: Word pieces a window holds besides the model's two special tokens ([CLS] and [SEP]).
 SPECIAL_TOKENS = 2
@@ -163,7 +170,8 @@ def _split_long(text: str, start: int, end: int, budget: int, count: TokenCounte
 def section_windows(
     section: Section, budget: int, count: TokenCounter, *, pool: bool = True
 ) -> tuple[list[Window], list[Unit], bool]:
-    """The "pooled" (``pool``) or "sentences" scheme for ``section``: the texts the model reads, and its units.
+    """The "pooled" (``pool``), "sentences" or "averaged" scheme for ``section``: the texts the model reads, and its
+    units (in the order :func:`window_parts` relies on: the title, then each window followed by its sentences).
 
     ``budget`` is the number of word pieces a window may hold; ``count`` counts
     word pieces.  With ``pool`` the title and sentence vectors are pooled from
@@ -227,6 +235,29 @@ def section_windows(
         windows.append(Window(body, (unit,), (None,)))
         units.append(unit)
     return windows, units, len(groups) > 1
+
+
+def window_parts(units: Sequence[Unit]) -> dict[int, list[int]]:
+    """The "averaged" scheme's recipe for one section's ``units``, as :func:`section_windows` lists them (the title,
+    then each text window followed by its sentences): ``{window position: positions of the units averaged}``.
+
+    A window averages the sentences that follow it and, when its text starts with the title (``"Title. ..."``), the
+    title.  A window with nothing to average (a section without sentences) is not in the result: it is read whole.
+    """
+    title = next((i for i, u in enumerate(units) if u.kind == "title"), None)
+    parts: dict[int, list[int]] = {}
+    for i, unit in enumerate(units):
+        if unit.kind != "section":
+            continue
+        held = []
+        for j in range(i + 1, len(units)):
+            if units[j].kind != "sentence":
+                break
+            held.append(j)
+        if held:
+            starts_with_title = title is not None and unit.text.startswith(f"{units[title].text}. ")
+            parts[i] = ([title] if title is not None and starts_with_title else []) + held
+    return parts
 
 
 def section_key(section: Section) -> str:
