@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from . import cold, measure, realtext, server
+from . import scale as scale_step
 from .synth import questions
 
 #: The repository root: scale points run as `python -m benchmarks.scale` from here.
@@ -125,7 +126,7 @@ def run(
             results,
             "realtext",
             lambda: realtext.build_ratio(
-                work / "realtext", embedder, rounds=2, max_chapters=realtext_chapters, chunkings=("sentences", "pooled")
+                work / "realtext", embedder, rounds=2, max_chapters=realtext_chapters, chunkings=("sentences", "averaged", "pooled")
             ),
         )
     if "server" in phases:
@@ -236,7 +237,7 @@ def table(results: dict[str, Any]) -> str:
             f"{limit['word_pieces_per_s']:,.0f} word pieces/s",
             "1.00",
         )
-        for scheme in ("sentences", "pooled"):
+        for scheme in ("sentences", "averaged", "pooled"):
             if scheme in real:
                 got = real[scheme]
                 row(
@@ -308,6 +309,22 @@ def table(results: dict[str, Any]) -> str:
                 f"{_fmt(q.get('load_s'), '.2f'):>7}{_fmt(q.get('first_answer_s'), '.2f'):>10}{inc['seconds']:>8.1f}"
                 f"{inc['texts_embedded']:>5} of {inc['edited_section_texts']:<4}"
             )
+        largest = max((p for p in scale if "error" not in p), key=lambda p: p["sections"], default=None)
+        if largest is not None:
+            q, inc, vs = largest["query"], largest["incremental"], largest["query"].get("ask_vs_limit")
+            lines.append(
+                f"  at {largest['sections']:,} sections: first answer {_fmt(q.get('first_answer_s'), '.2f')} s "
+                f"(goal <= {scale_step.FIRST_ANSWER_GOAL_S:g} "
+                f"{_goal(q.get('first_answer_s') is not None and q['first_answer_s'] <= scale_step.FIRST_ANSWER_GOAL_S)}); "
+                f"one-edit rebuild {inc['seconds']:.1f} s (goal <= {scale_step.INCREMENTAL_GOAL_S:g} "
+                f"{_goal(inc['seconds'] <= scale_step.INCREMENTAL_GOAL_S)})"
+            )
+            if vs:
+                lines.append(
+                    f"  warm ask() with a real question embedding p50 {vs['ask']['p50_ms']:.1f} ms vs one encode + "
+                    f"search {vs['encode_and_search']['p50_ms']:.1f} ms: {vs['ratio_p50']:.2f} "
+                    f"(goal <= {scale_step.ASK_RATIO_GOAL:g} {_goal(vs['met'])})"
+                )
         lines.append(
             "  build 'est': proxy vectors; build measured without embedding + texts / real-model rate (see results.json)."
         )
