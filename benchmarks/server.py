@@ -3,7 +3,8 @@
 Both servers run at once on loopback (the one idle while the other is measured). For each number of
 concurrent sessions, rounds alternate which server goes first; every question is
 distinct in the whole run (the server caches question vectors). The echo is a ChatInterface that only
-echoes, with the same queue settings as :mod:`alliance_qa.web`: what Gradio and gradio_client cost here,
+echoes, with the same queue settings as :mod:`alliance_qa.web` (concurrency, queue size, Gradio's event
+analytics off): what Gradio and gradio_client cost here,
 so the ratio product / echo is what carries over between machines and loads.
 
 The sessions are light by default (``client="rest"``): coroutines on one thread, each doing what
@@ -33,6 +34,7 @@ from .measure import median, summary
 ECHO_SERVER = (
     "import os, sys; os.environ.setdefault('GRADIO_ANALYTICS_ENABLED', 'False'); import gradio as gr; "
     "from alliance_qa import web; "
+    "[os.environ.setdefault(k, v) for k, v in web.GRADIO_QUEUE_ENV.items()]; "
     "demo = gr.ChatInterface(lambda message, history: 'echo: ' + message, api_name='chat'); "
     "demo.queue(default_concurrency_limit=web.CONCURRENCY_LIMIT, max_size=web.QUEUE_MAX_SIZE); "
     "demo.launch(server_name='127.0.0.1', server_port=int(sys.argv[1]), quiet=True)"

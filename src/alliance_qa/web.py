@@ -82,6 +82,10 @@ CONCURRENCY_LIMIT = _env_count("ALLIANCE_QA_CONCURRENCY", 8)
 #: Threads torch (and FAISS, same OpenMP runtime) use while serving: one model call runs at a time, and
 #: Gradio and the answers' Python work need the other cores.
 MODEL_THREADS = _env_count("ALLIANCE_QA_MODEL_THREADS", 1)
+#: Gradio's queue summarizes the events it recorded (a pandas table of up to 10,000 of them) after every event,
+#: for a monitoring page this server does not offer; at 32 clients that took about half of the server's CPU
+#: time once a few hundred questions had been answered.  One event recorded, the summary never recomputed.
+GRADIO_QUEUE_ENV = {"GRADIO_ANALYTICS_MAX_EVENTS": "1", "GRADIO_ANALYTICS_CACHE_FREQUENCY": str(2**62)}
 #: Events waiting in the queue before new ones are turned away with "queue full".
 QUEUE_MAX_SIZE = 512
 #: Example questions shown in the empty chat (the rest go in the row under the chat).
@@ -352,6 +356,8 @@ def launch(
     feedback = FeedbackLog(feedback_dir)
     warm_up(assistant)
     demo = build_app(assistant, feedback, logout=auth is not None)
+    for name, value in GRADIO_QUEUE_ENV.items():  # read when the queue is made; a value set by the user wins
+        os.environ.setdefault(name, value)
     demo.queue(max_size=QUEUE_MAX_SIZE, default_concurrency_limit=CONCURRENCY_LIMIT, api_open=False)
     try:
         demo.launch(
