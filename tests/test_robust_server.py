@@ -48,7 +48,7 @@ from robustutil import (
     copy_pristine,
     current,
 )
-from serverutil import HOST, REPO, Server, running_server, serving, start_server
+from serverutil import HOST, REPO, InProcessServer, Server, running_server, serving, start_server
 from waiting import wait_for
 
 pytestmark = pytest.mark.server
@@ -242,6 +242,7 @@ def test_32_sessions_of_5_questions(chat_server: Server, capsys: pytest.CaptureF
     assert chat_server.alive()
     # Gradio's per-event analytics are off (web.GRADIO_QUEUE_ENV): it would hold all 160 events and summarize
     # them with pandas after each one, which halved the throughput at 32 clients.
+    assert isinstance(chat_server, InProcessServer)
     queue = chat_server.demo._queue
     assert len(queue.event_analytics) <= 1 and queue.cached_event_analytics_summary == {"functions": {}}
 
