@@ -133,3 +133,20 @@ def test_noticing_an_edit_parses_only_the_edited_file(
     edit(guide)
     assert qa.ask("How do I descale the kettle?").notice  # noticed, not rebuilt (auto_build is off)
     assert parsed == ["kettle.txt"], "the unchanged file was parsed again to compare it with the build"
+
+
+def test_a_large_corpus_is_checked_at_most_once_per_interval(
+    guide: Path, tmp_path: Path, fake_embedder: HashEmbedder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import alliance_qa.assistant as assistant_module
+
+    write(guide / "toaster.txt", "Toaster Notes\n\nThe toaster crumb tray slides out from the back for cleaning.\n")
+    monkeypatch.setattr(assistant_module, "WATCH_EVERY_FILES", 1)  # two files: "large"
+    monkeypatch.setattr(assistant_module, "WATCH_INTERVAL_S", 3600.0)
+    qa = Assistant(guide, tmp_path / "index", embedder=fake_embedder)
+    assert "white vinegar" in qa.ask("How do I descale the kettle?").citations[0].quote
+    edit(guide)
+    assert "white vinegar" in qa.ask("How do I descale the kettle?").citations[0].quote, "walked within the interval"
+    monkeypatch.setattr(assistant_module, "WATCH_INTERVAL_S", 0.0)  # the interval has passed
+    answer = qa.ask("How do I descale the kettle?")
+    assert "citric acid powder" in answer.citations[0].quote and answer.notice is None

@@ -12,6 +12,7 @@ import logging
 import os
 import re
 import threading
+import time
 import unicodedata
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
@@ -43,6 +44,12 @@ History = Sequence[dict[str, Any] | str] | None
 
 # C0/C1 control characters, and lone surrogates (which no tokenizer can encode).
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff]")
+
+
+#: Up to this many corpus files, the folder is compared with the served build before every question; a larger
+#: corpus at most once per WATCH_INTERVAL_S seconds, so an edit shows in answers within that time.
+WATCH_EVERY_FILES = 200
+WATCH_INTERVAL_S = 1.0
 
 
 @dataclass(frozen=True)
@@ -93,8 +100,9 @@ class Assistant:
     first use and a warning is logged; without it a stale index is served as is
     and :attr:`notice` says the corpus has changed since the last build.  Before
     every ``ask`` and ``search`` the corpus folder's fingerprint (file names,
-    sizes, mtimes: a few ``stat`` calls) is compared with the served build's, so
-    an edit made after first use is noticed too: rebuilt first with
+    sizes, mtimes: a few ``stat`` calls) is compared with the served build's (for
+    a corpus of more than 200 files, at most once a second), so an edit made after
+    first use is noticed too: rebuilt first with
     ``auto_build``, else reported in :attr:`notice` (and logged once by ``search``,
     whose hits carry no notice).
     """
@@ -115,6 +123,7 @@ class Assistant:
         self._state: _State | None = None
         self._lock = threading.RLock()
         self._fingerprint: dict[str, tuple[int, int]] = {}
+        self._watched_at = float("-inf")  # when the corpus folder was last compared with _fingerprint
         #: The build ``index/current`` pointed at when the served index was loaded.
         self._served_link: str | None = None
         #: Why answers may be out of date (the corpus changed and was not rebuilt, or cannot be read), else ``None``.
@@ -164,12 +173,23 @@ class Assistant:
         # The corpus as the build read it (taken before reading), so an edit made during that build shows.
         built = index.corpus_fingerprint
         self._fingerprint = built if built is not None else self._corpus_fingerprint()
+        self._watched_at = time.monotonic()  # compared below (first load) or just built: the interval starts here
         self.notice = None
         return state
 
     def _corpus_fingerprint(self) -> dict[str, tuple[int, int]]:
         """Each corpus file's size and mtime: a few ``stat`` calls, checked before every question."""
         return corpus_fingerprint(self.settings.corpus_dir, index_dir=self.settings.index_dir)
+
+    def _corpus_may_have_changed(self) -> bool:
+        """Whether the corpus folder differs from the served build's fingerprint; a corpus of more than
+        :data:`WATCH_EVERY_FILES` files is walked at most once per :data:`WATCH_INTERVAL_S` (a thousand ``stat``
+        calls cost more than the rest of an answer without its embedding)."""
+        now = time.monotonic()
+        if len(self._fingerprint) > WATCH_EVERY_FILES and now - self._watched_at < WATCH_INTERVAL_S:
+            return False
+        self._watched_at = now
+        return self._corpus_fingerprint() != self._fingerprint
 
     def _first_load(self) -> _State:
         link = current_build(self.settings.index_dir)
@@ -244,7 +264,7 @@ class Assistant:
                         # Not retried until index/current changes again; the served build stays intact.
                         self._served_link = on_disk.name
                         log.warning("keeping index build %s: %s", state.index.build_id, exc)
-        elif self._corpus_fingerprint() != self._fingerprint:
+        elif self._corpus_may_have_changed():
             with self._lock:
                 fingerprint = self._corpus_fingerprint()
                 if fingerprint != self._fingerprint:
