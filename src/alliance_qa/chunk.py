@@ -255,8 +255,8 @@ def window_parts(units: Sequence[Unit]) -> dict[int, list[int]]:
                 break
             held.append(j)
         if held:
-            starts_with_title = title is not None and unit.text.startswith(f"{units[title].text}. ")
-            parts[i] = ([title] if title is not None and starts_with_title else []) + held
+            lead = [title] if title is not None and unit.text.startswith(f"{units[title].text}. ") else []
+            parts[i] = lead + held
     return parts
 
 
