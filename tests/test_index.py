@@ -203,7 +203,7 @@ def test_stale_index_is_detected_and_rebuilt_on_load(
     _edit(corpus_dir, "Rajin", "Sonbong")
     sections, _ = read_corpus(corpus_dir)
     reasons = stale_reasons(load_index(index_dir), sections, FAKE_MODEL)
-    assert reasons == ["corpus changed since the index was built (1 sections new or edited, 0 removed)"]
+    assert reasons == ["corpus changed since the index was built (1 section new or edited, 0 removed)"]
 
     served = Assistant(corpus_dir, index_dir, embedder=fake_embedder, auto_build=False)
     served.ask("Which ports matter for trade?")

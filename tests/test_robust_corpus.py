@@ -153,7 +153,7 @@ def test_two_megabyte_section_is_windowed_with_a_warning_and_its_tail_is_searcha
     seconds = time.perf_counter() - started
     assert code == 0, err
     assert err.splitlines()[-1] == (
-        "warning: 1 sections were longer than the model reads at once and were embedded in several windows "
+        "warning: 1 section was longer than the model reads at once and was embedded in several windows "
         "(run with -v for the list)"
     )
     assert out.startswith("built index: 12 sections, ")

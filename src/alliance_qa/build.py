@@ -95,7 +95,7 @@ def stale_reasons(loaded: LoadedIndex, sections: list[Section], model: str) -> l
     changed = sum(1 for sid, h in now.items() if built.get(sid) != h)
     removed = len(set(built) - set(now))
     if changed or removed:
-        reasons.append(f"corpus changed since the index was built ({changed} sections new or edited, {removed} removed)")
+        reasons.append(f"corpus changed since the index was built ({_count(changed, 'section')} new or edited, {removed} removed)")
     return reasons
 
 
@@ -303,8 +303,9 @@ def build_index(
         reused_count = int((source >= 0).sum())
         dimension = int(vectors.shape[1])
         if long:  # normal for real text: one line, the detail under --verbose
-            warnings.append(f"{len(long)} sections were longer than the model reads at once and were embedded "
-                            f"in several windows (run with -v for the list)")
+            verb = "was" if len(long) == 1 else "were"
+            warnings.append(f"{_count(len(long), 'section')} {verb} longer than the model reads at once and {verb} "
+                            f"embedded in several windows (run with -v for the list)")
             for note in long:
                 log.info("%s", note)
 
