@@ -104,9 +104,12 @@ def stale_reasons(loaded: LoadedIndex, sections: list[Section], model: str) -> l
 
 
 def _embed(embedder: Embedder, texts: list[str], batch: int = 256) -> np.ndarray:
-    """Embed ``texts`` longest first, so each batch pads to similar lengths; rows come back in input order."""
+    """Embed ``texts`` longest first (in word pieces where the embedder counts them, see
+    :func:`~alliance_qa.embed.encode_windows`), so each batch pads to similar lengths; rows come back in input order."""
     bar = Progress(len(texts))
-    order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
+    count = getattr(embedder, "count_tokens", None)
+    lengths = count(texts) if count is not None else [len(t) for t in texts]
+    order = sorted(range(len(texts)), key=lambda i: -lengths[i])
     parts = []
     try:
         for start in range(0, len(order), batch):
