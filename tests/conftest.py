@@ -173,3 +173,19 @@ def good(pristine: Path, tmp_path: Path) -> tuple[Path, Path, Path]:
     from robustutil import copy_pristine
 
     return copy_pristine(pristine, tmp_path)
+
+
+@pytest.fixture
+def parsed_files(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The corpus files parsed from now on (``corpus.parse_document``'s ``source`` each time), in order."""
+    import alliance_qa.corpus as corpus_module
+
+    parsed: list[str] = []
+    real_parse = corpus_module.parse_document
+
+    def parse_document(text: str, source: str, **kwargs: Any) -> list[Any]:
+        parsed.append(source)
+        return real_parse(text, source, **kwargs)
+
+    monkeypatch.setattr(corpus_module, "parse_document", parse_document)
+    return parsed

@@ -8,14 +8,13 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pytest
 
 from alliance_qa.assistant import Assistant
 from alliance_qa.build import build_index, section_units, stale_reasons
-from alliance_qa.corpus import Section, read_corpus
+from alliance_qa.corpus import read_corpus
 from alliance_qa.errors import BuildError, CorpusError, IndexStateError
 from alliance_qa.load import current_build, load_index
 from fakeembed import NAME as FAKE_MODEL
@@ -88,20 +87,14 @@ def test_incremental_build_embeds_only_the_edited_section(
 
 
 def test_an_incremental_build_parses_only_the_changed_files_and_equals_a_fresh_build(
-    corpus_dir: Path, index_dir: Path, tmp_path: Path, fake_embedder: HashEmbedder, monkeypatch: pytest.MonkeyPatch
+    corpus_dir: Path, index_dir: Path, tmp_path: Path, fake_embedder: HashEmbedder, parsed_files: list[str]
 ) -> None:
     import alliance_qa.corpus as corpus_module
 
+    parsed = parsed_files
     (corpus_dir / "addendum.md").write_text("# Addendum\n\n## Ferries\n\nA ferry crosses twice a week.\n", encoding="utf-8")
     build_index(corpus_dir, index_dir, fake_embedder, model=FAKE_MODEL)
-    parsed: list[str] = []
-    real_parse = corpus_module.parse_document
-
-    def parse_document(text: str, source: str, **kwargs: Any) -> list[Section]:
-        parsed.append(source)
-        return real_parse(text, source, **kwargs)
-
-    monkeypatch.setattr(corpus_module, "parse_document", parse_document)
+    parsed.clear()
     (corpus_dir / "addendum.md").write_text("# Addendum\n\n## Ferries\n\nA ferry crosses daily.\n", encoding="utf-8")
     report = build_index(corpus_dir, index_dir, fake_embedder, model=FAKE_MODEL)
     assert parsed == ["addendum.md"], "the unchanged article was parsed again"

@@ -9,13 +9,11 @@ from __future__ import annotations
 import logging
 import os
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 import alliance_qa
 from alliance_qa.assistant import Assistant
-from alliance_qa.corpus import Section
 from fakeembed import HashEmbedder
 
 pytestmark = pytest.mark.usefixtures("fake_model")
@@ -114,22 +112,14 @@ def test_the_module_level_api_rebuilds_after_an_edit(guide: Path, fake_embedder:
 
 
 def test_noticing_an_edit_parses_only_the_edited_file(
-    guide: Path, tmp_path: Path, fake_embedder: HashEmbedder, monkeypatch: pytest.MonkeyPatch
+    guide: Path, tmp_path: Path, fake_embedder: HashEmbedder, parsed_files: list[str]
 ) -> None:
-    import alliance_qa.corpus as corpus_module
-
     write(guide / "other.txt", GUIDE.replace("Kettle", "Toaster").replace("kettle", "toaster"))
     qa = Assistant(guide, tmp_path / "index", embedder=fake_embedder, auto_build=False)
     qa.build()
     assert qa.ask("How do I descale the kettle?").notice is None
-    parsed: list[str] = []
-    real_parse = corpus_module.parse_document
-
-    def parse_document(text: str, source: str, **kwargs: Any) -> list[Section]:
-        parsed.append(source)
-        return real_parse(text, source, **kwargs)
-
-    monkeypatch.setattr(corpus_module, "parse_document", parse_document)
+    parsed = parsed_files
+    parsed.clear()
     edit(guide)
     assert qa.ask("How do I descale the kettle?").notice  # noticed, not rebuilt (auto_build is off)
     assert parsed == ["kettle.txt"], "the unchanged file was parsed again to compare it with the build"
