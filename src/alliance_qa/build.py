@@ -39,6 +39,7 @@ from .embed import Progress, encode_windows
 from .errors import CorpusError, IndexStateError, ModelError
 from .load import FORMAT_VERSION, LoadedIndex, current_build, load_index
 from .normalize import NORMALIZATION_VERSION
+from .render import counted
 from .store import LOCK_TIMEOUT_S, build_lock, new_manifest, write_build
 
 if TYPE_CHECKING:
@@ -67,18 +68,13 @@ class BuildReport:
     def summary(self) -> str:
         """One line for people: what was embedded, reused and removed."""
         if self.unchanged:
-            return f"index is up to date: {_count(self.sections, 'section')}, {_count(self.units, 'text')} (nothing embedded)"
+            return f"index is up to date: {counted(self.sections, 'section')}, {counted(self.units, 'text')} (nothing embedded)"
         return (
-            f"built index: {_count(self.sections, 'section')}, {_count(self.units, 'text')}; "
-            f"embedded {_count(self.embedded, 'text')} ({_count(self.sections_embedded, 'section')}), "
-            f"reused {_count(self.reused, 'text')} ({_count(self.sections_reused, 'section')}), "
-            f"removed {_count(self.removed, 'section')}, in {self.seconds:.2f} s"
+            f"built index: {counted(self.sections, 'section')}, {counted(self.units, 'text')}; "
+            f"embedded {counted(self.embedded, 'text')} ({counted(self.sections_embedded, 'section')}), "
+            f"reused {counted(self.reused, 'text')} ({counted(self.sections_reused, 'section')}), "
+            f"removed {counted(self.removed, 'section')}, in {self.seconds:.2f} s"
         )
-
-
-def _count(number: int, word: str) -> str:
-    """``"1 section"``, ``"2 sections"`` (the build's words all take an s)."""
-    return f"{number} {word}" if number == 1 else f"{number} {word}s"
 
 
 
@@ -95,7 +91,7 @@ def stale_reasons(loaded: LoadedIndex, sections: list[Section], model: str) -> l
     changed = sum(1 for sid, h in now.items() if built.get(sid) != h)
     removed = len(set(built) - set(now))
     if changed or removed:
-        reasons.append(f"corpus changed since the index was built ({_count(changed, 'section')} new or edited, {removed} removed)")
+        reasons.append(f"corpus changed since the index was built ({counted(changed, 'section')} new or edited, {removed} removed)")
     return reasons
 
 
@@ -307,7 +303,7 @@ def build_index(
         dimension = int(vectors.shape[1])
         if long:  # normal for real text: one line, the detail under --verbose
             verb = "was" if len(long) == 1 else "were"
-            warnings.append(f"{_count(len(long), 'section')} {verb} longer than the model reads at once and {verb} "
+            warnings.append(f"{counted(len(long), 'section')} {verb} longer than the model reads at once and {verb} "
                             f"embedded in several windows (run with -v for the list)")
             for note in long:
                 log.info("%s", note)

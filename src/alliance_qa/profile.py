@@ -38,6 +38,7 @@ from typing import TYPE_CHECKING, Any
 from .errors import CorpusError
 from .parties import Parties, parties_of
 from .parties import demonyms as demonyms  # re-exported for callers of the profile API
+from .render import counted
 from .render import plural as plural  # re-exported: the profile's section word in the plural
 
 if TYPE_CHECKING:
@@ -117,7 +118,7 @@ class Profile:
 
     def section_words(self, count: int) -> str:
         """``"3 sections"`` / ``"1 section"`` with this corpus's word for a section."""
-        return f"{count} {plural(self.section_word) if count != 1 else self.section_word}"
+        return counted(count, self.section_word)
 
     def to_json(self) -> dict[str, Any]:
         """The JSON object saved as ``profile.json``."""

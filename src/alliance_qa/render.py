@@ -69,6 +69,11 @@ def plural(word: str, count: int = 2) -> str:
     return word + "s"
 
 
+def counted(count: int, word: str) -> str:
+    """``count`` and ``word`` in the number it needs: "1 section", "3 sections", "2 boxes"."""
+    return f"{count} {plural(word, count)}"
+
+
 def markdown_quote(text: str) -> str:
     """Escape ``text`` so Markdown and HTML in the corpus show literally."""
     out = text.replace("\\", "\\\\")
