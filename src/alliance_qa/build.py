@@ -35,7 +35,7 @@ from .chunk import (
     word_count_tokens,
 )
 from .corpus import PARSER_VERSION, Section, corpus_fingerprint, read_corpus
-from .embed import Progress, encode_windows
+from .embed import Progress, encode_windows, longest_first
 from .errors import CorpusError, IndexStateError, ModelError
 from .load import FORMAT_VERSION, LoadedIndex, current_build, load_index
 from .normalize import NORMALIZATION_VERSION
@@ -100,12 +100,10 @@ def stale_reasons(loaded: LoadedIndex, sections: list[Section], model: str) -> l
 
 
 def _embed(embedder: Embedder, texts: list[str], batch: int = 256) -> np.ndarray:
-    """Embed ``texts`` longest first (in word pieces where the embedder counts them, see
-    :func:`~alliance_qa.embed.encode_windows`), so each batch pads to similar lengths; rows come back in input order."""
+    """Embed ``texts`` longest first (:func:`~alliance_qa.embed.longest_first`), so each batch pads to similar
+    lengths; rows come back in input order."""
     bar = Progress(len(texts))
-    count = getattr(embedder, "count_tokens", None)
-    lengths = count(texts) if count is not None else [len(t) for t in texts]
-    order = sorted(range(len(texts)), key=lambda i: -lengths[i])
+    order = longest_first(embedder, texts)
     parts = []
     try:
         for start in range(0, len(order), batch):

@@ -217,6 +217,17 @@ class Progress:
             self.bar.close()
 
 
+def longest_first(embedder: Any, texts: Sequence[str]) -> list[int]:
+    """The positions of ``texts``, longest first in word pieces where ``embedder`` counts them (else characters).
+
+    A batch is padded to its longest text, and characters predict word pieces poorly (numbers, names): on
+    3,256 sentences of real text, sorting by characters padded 102,507 word pieces to 171,808.
+    """
+    count = getattr(embedder, "count_tokens", None)
+    lengths = count(texts) if count is not None else [len(t) for t in texts]
+    return sorted(range(len(texts)), key=lambda i: -lengths[i])
+
+
 #: Windows run through the model per batch in a pooled build (sorted by length, so padding stays small).
 WINDOW_BATCH = 32
 
@@ -231,12 +242,7 @@ def encode_windows(
     is called with the number of windows done after each batch.
     """
     out: list[np.ndarray] = [np.zeros((0, embedder.dimension), dtype=np.float32)] * len(windows)
-    # Longest first, by word pieces where the embedder counts them: a batch is padded to its longest text, and
-    # characters predict word pieces poorly (numbers, names); on 3,256 sentences of real text, sorting by characters
-    # padded 102,507 word pieces to 171,808.
-    count = getattr(embedder, "count_tokens", None)
-    lengths = count([w.text for w in windows]) if count is not None else [len(w.text) for w in windows]
-    order = sorted(range(len(windows)), key=lambda i: -lengths[i])
+    order = longest_first(embedder, [w.text for w in windows])
     pooled = getattr(embedder, "encode_spans", None)
     for start in range(0, len(order), WINDOW_BATCH):
         chunk = order[start : start + WINDOW_BATCH]
