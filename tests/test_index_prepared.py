@@ -18,6 +18,7 @@ from alliance_qa import verify
 from alliance_qa.assistant import Assistant
 from alliance_qa.build import build_index
 from alliance_qa.errors import IndexStateError
+from alliance_qa.lexical import LexicalIndex, WordCounts, count_words
 from alliance_qa.load import DATA_FILES, OFFSET_FILES, load_index, read_build
 from alliance_qa.prepared import PREPARED_FILES, Prepared, prepare
 from alliance_qa.rows import JsonlRows
@@ -37,6 +38,9 @@ def assert_same_tables(saved: Prepared, computed: Prepared) -> None:
     assert saved.lexical.tables == computed.lexical.tables
     for stem in computed.lexical.df:
         assert np.array_equal(saved.lexical.bm25.get_scores([stem]), computed.lexical.bm25.get_scores([stem])), stem
+    assert saved.lexical.counts is not None and computed.lexical.counts is not None
+    for name in ("words", "indptr", "indices", "counts"):
+        assert np.array_equal(np.asarray(getattr(saved.lexical.counts, name)), np.asarray(getattr(computed.lexical.counts, name))), name
 
 
 def answers(corpus_dir: Path, index_dir: Path, embedder: HashEmbedder) -> list[tuple[str, list[str]]]:
@@ -197,6 +201,24 @@ def test_an_incremental_build_saves_the_same_tables_and_answers_as_a_fresh_one(
     assert incremental.saved_prepared is not None and fresh.saved_prepared is not None
     assert_same_tables(incremental.saved_prepared, fresh.saved_prepared)
     assert answers(corpus_dir, index_dir, fake_embedder) == answers(corpus_dir, fresh_dir, fake_embedder)
+
+
+def test_a_keyword_index_joined_from_saved_word_counts_equals_one_made_from_the_text() -> None:
+    texts = ["Ports and rail: Rajin port, rail links.", "", "the of and", "Energy: a gas pipeline; Russian gas.",
+             "Cuban cigars from Cuba", "rail rail rail ports energy", "Zebra crossings"]
+    groups = [0, 0, 0, 1, 1, 1, 2]
+    whole = LexicalIndex(texts, groups=groups)
+    counts = count_words(texts)
+    # Rows kept from a previous build, one edited document counted again, one removed: as an incremental build does.
+    edited = count_words(["Energy: oil, not gas."])
+    joined = WordCounts.join([counts.rows(0, 3), edited, counts.rows(4, 6)])
+    again = LexicalIndex([*texts[:3], "Energy: oil, not gas.", *texts[4:6]], groups=groups[:6])
+    made = LexicalIndex.from_counts(joined, groups=groups[:6])
+    assert made.tables == again.tables and "zebra" not in made.tables.words and "oil" in made.tables.words
+    assert made.tables.generic == again.tables.generic and whole.tables != made.tables
+    for stem in again.df:
+        assert np.array_equal(made.bm25.get_scores([stem]), again.bm25.get_scores([stem])), stem
+    assert made.bm25.get_scores(["\u2205"])[1] > 0  # the empty document has a length, as bm25s gives it
 
 
 def test_rows_read_one_at_a_time_equal_the_file_and_refuse_wrong_offsets(tmp_path: Path) -> None:

@@ -141,6 +141,120 @@ def generic_stems(doc_stems: Sequence[Sequence[str]], groups: Sequence[int] | No
 
 
 @dataclass(frozen=True)
+class WordCounts:
+    """How often each word of the vocabulary occurs in each document: a CSR matrix (documents x words) over
+    the sorted ``words``, stop words left out.  Saved with a build (:mod:`.prepared`), so an incremental build
+    tokenizes only the sections that changed and joins the others' rows (:meth:`join`)."""
+
+    words: tuple[str, ...]  # sorted
+    indptr: np.ndarray  # int64, documents + 1
+    indices: np.ndarray  # int32, a column of ``words`` per entry, ascending within a row
+    counts: np.ndarray  # int32
+
+    @property
+    def documents(self) -> int:
+        """How many documents (rows) this holds."""
+        return len(self.indptr) - 1
+
+    def rows(self, start: int, stop: int) -> WordCounts:
+        """Documents ``start`` .. ``stop`` - 1 (the vocabulary unchanged; :meth:`join` drops unused words)."""
+        a, b = int(self.indptr[start]), int(self.indptr[stop])
+        return WordCounts(self.words, self.indptr[start : stop + 1] - a, self.indices[a:b], self.counts[a:b])
+
+    @classmethod
+    def join(cls, parts: Sequence[WordCounts]) -> WordCounts:
+        """The documents of ``parts``, in order, over the sorted union of the words they use."""
+        used = [np.unique(p.indices) for p in parts]
+        words = sorted({p.words[i] for p, u in zip(parts, used, strict=True) for i in u.tolist()})
+        where = {w: i for i, w in enumerate(words)}
+        indptr, indices, counts, at = [np.zeros(1, np.int64)], [], [], 0
+        for part in parts:
+            remap = np.array([where.get(w, -1) for w in part.words], dtype=np.int32) if part.words else np.zeros(0, np.int32)
+            indices.append(remap[part.indices] if len(part.indices) else np.zeros(0, np.int32))
+            counts.append(part.counts)
+            indptr.append(part.indptr[1:] + at)
+            at += int(part.indptr[-1])
+        return cls(tuple(words), np.concatenate(indptr).astype(np.int64),
+                   np.concatenate(indices).astype(np.int32) if indices else np.zeros(0, np.int32),
+                   np.concatenate(counts).astype(np.int32) if counts else np.zeros(0, np.int32))
+
+
+def count_words(documents: Sequence[str]) -> WordCounts:
+    """Tokenize each document once (:func:`words`, stop words left out) into a :class:`WordCounts`."""
+    from collections import Counter
+
+    rows = [Counter(w for w in words(d) if w not in STOPWORDS) for d in documents]
+    vocabulary = sorted({w for row in rows for w in row})
+    column = {w: i for i, w in enumerate(vocabulary)}
+    indptr = np.zeros(len(rows) + 1, dtype=np.int64)
+    indices: list[int] = []
+    counts: list[int] = []
+    for i, row in enumerate(rows):
+        for c in sorted(column[w] for w in row):
+            indices.append(c)
+            counts.append(row[vocabulary[c]])
+        indptr[i + 1] = len(indices)
+    return WordCounts(tuple(vocabulary), indptr, np.array(indices, dtype=np.int32), np.array(counts, dtype=np.int32))
+
+
+def _generic(present: Any, group: np.ndarray, stems: Sequence[str]) -> frozenset[str]:
+    """:func:`generic_stems` in arrays: ``present`` is the (documents x stems) 0/1 matrix, ``group`` each
+    document's group."""
+    from scipy import sparse
+
+    if not present.shape[0]:
+        return frozenset()
+    groups = int(group.max()) + 1
+    size = np.bincount(group, minlength=groups)
+    member = sparse.csr_matrix((np.ones(len(group)), (group, np.arange(len(group)))), shape=(groups, len(group)))
+    per_group = (member @ present).tocoo()  # documents of each group that have each stem
+    need = np.maximum(2, np.ceil(size / 2))
+    short = np.zeros(len(stems), dtype=bool)
+    short[per_group.col[per_group.data < need[per_group.row]]] = True
+    has = np.zeros(len(stems), dtype=bool)
+    has[per_group.col] = True
+    return frozenset(s for s, ok in zip(stems, has & ~short, strict=True) if ok)
+
+
+#: bm25s's parameters (its defaults: the Lucene variant); the arrays are computed here, as bm25s would.
+BM25_K1, BM25_B = 1.5, 0.75
+#: The token bm25s indexes for a document without words, so every document has a length.
+EMPTY_TOKEN = "\u2205"
+
+
+def _bm25(matrix: Any, stems: Sequence[str]) -> bm25s.BM25:
+    """A bm25s index (Lucene BM25) over the (documents x stems) term counts ``matrix``, computed in arrays."""
+    from scipy import sparse
+
+    n = matrix.shape[0]
+    lengths = np.asarray(matrix.sum(axis=1)).ravel()
+    empty = np.flatnonzero(lengths == 0)
+    vocabulary = list(stems)
+    if len(empty):  # as bm25s is given it: one placeholder token
+        filler = sparse.csr_matrix((np.ones(len(empty)), (empty, np.zeros(len(empty), np.int64))), shape=(n, 1))
+        matrix = sparse.hstack([matrix, filler], format="csr")
+        vocabulary.append(EMPTY_TOKEN)
+        lengths = np.asarray(matrix.sum(axis=1)).ravel()
+    by_stem = matrix.tocsc()
+    by_stem.sort_indices()
+    df = np.diff(by_stem.indptr)
+    idf = np.log(1.0 + (n - df + 0.5) / (df + 0.5)).astype(np.float32)
+    tf = by_stem.data
+    rows = by_stem.indices
+    average = float(lengths.mean()) if n else 1.0
+    tfc = tf / (tf + BM25_K1 * (1 - BM25_B + BM25_B * lengths[rows] / average))
+    column = np.repeat(np.arange(len(vocabulary)), df)
+    bm25 = bm25s.BM25(k1=BM25_K1, b=BM25_B)
+    bm25.scores = {"data": (idf[column] * tfc).astype(np.float32), "indices": rows.astype(np.int32),
+                   "indptr": by_stem.indptr.astype(np.int64), "num_docs": n}
+    bm25.vocab_dict = {s: i for i, s in enumerate(vocabulary)}
+    bm25.vocab_dict[""] = len(vocabulary)  # as bm25s.index adds it
+    bm25.unique_token_ids_set = set(bm25.vocab_dict.values())
+    bm25.nonoccurrence_array = None  # the Lucene variant has none
+    return bm25
+
+
+@dataclass(frozen=True)
 class LexicalTables:
     """What a :class:`LexicalIndex` derives from its documents besides BM25; saved with a build (:mod:`.prepared`)."""
 
@@ -177,37 +291,52 @@ class LexicalIndex:
     def __init__(
         self, documents: Sequence[str], groups: Sequence[int] | None = None, dictionary: frozenset[str] = frozenset()
     ) -> None:
-        tokens = [[w for w in words(d) if w not in STOPWORDS] for d in documents]  # each document tokenized once
-        stemmer = Stemmer.Stemmer("english")
-        raw_stems = {stemmer.stemWord(w) for ws in tokens for w in ws}
-        self._setup(LexicalTables(len(documents), (), (), {}, frozenset(), frozenset(s for s in raw_stems if len(s) >= 4)), None)
-        stem_of = {w: self.stem(w) for w in {w for ws in tokens for w in ws}}  # each distinct word stemmed once
-        doc_stems = [[stem_of[w] for w in ws] for ws in tokens]
-        vocabulary: dict[str, str] = {}  # surface word -> stem
-        for ws, stems in zip(tokens, doc_stems, strict=True):
-            for w, s in zip(ws, stems, strict=True):
-                vocabulary.setdefault(w, s)
-        df: dict[str, int] = {}
-        for stems in doc_stems:
-            for s in set(stems):
-                df[s] = df.get(s, 0) + 1
-        ordered = sorted(vocabulary)
-        tables = LexicalTables(len(documents), tuple(ordered), tuple(vocabulary[w] for w in ordered), df,
-                               generic_stems(doc_stems, groups), self._places)
-        bm25 = bm25s.BM25()
-        bm25.index([s or ["\u2205"] for s in doc_stems], show_progress=False)
-        self._setup(tables, bm25)
+        self._from_counts(count_words(documents), groups)
         self.use_dictionary(dictionary)
 
     @classmethod
-    def from_saved(cls, tables: LexicalTables, bm25: bm25s.BM25) -> LexicalIndex:
-        """The index whose tables and BM25 index were computed (by ``__init__``) and saved at build time."""
+    def from_counts(cls, counts: WordCounts, groups: Sequence[int] | None = None) -> LexicalIndex:
+        """The index of the documents whose words ``counts`` holds (:func:`count_words`, or rows of saved ones
+        joined with :meth:`WordCounts.join`): equal to the index made from their text."""
         index = cls.__new__(cls)
-        index._setup(tables, bm25)
+        index._from_counts(counts, groups)
         return index
 
-    def _setup(self, tables: LexicalTables, bm25: bm25s.BM25 | None) -> None:
+    def _from_counts(self, counts: WordCounts, groups: Sequence[int] | None) -> None:
+        """Derive the tables and BM25 from ``counts``, in arrays: stems, document frequencies, generic stems."""
+        from scipy import sparse
+
+        n = counts.documents
+        raw = Stemmer.Stemmer("english").stemWords(list(counts.words))
+        places = frozenset(s for s in raw if len(s) >= 4)
+        stems = [s[:-1] if s.endswith("n") and s[:-1] in places else s for s in raw]  # as stem(): "cuban" -> "cuba"
+        self._setup(LexicalTables(n, (), (), {}, frozenset(), places), None)
+        unique = sorted(set(stems))
+        column = {s: i for i, s in enumerate(unique)}
+        stem_of_word = np.array([column[s] for s in stems], dtype=np.int32)
+        matrix = sparse.csr_matrix((counts.counts.astype(np.float64), stem_of_word[counts.indices] if len(stems) else counts.indices,
+                                    counts.indptr), shape=(n, len(unique)))
+        matrix.sum_duplicates()  # the words of one stem add up
+        present = matrix.copy()
+        present.data[:] = 1.0
+        df_array = np.asarray(present.sum(axis=0)).ravel().astype(np.int64) if n else np.zeros(len(unique), np.int64)
+        df = {s: int(d) for s, d in zip(unique, df_array, strict=True)}
+        group = np.asarray(list(groups) if groups is not None else [0] * n, dtype=np.int64)
+        generic = _generic(present, group, unique)
+        tables = LexicalTables(n, counts.words, tuple(stems), df, generic, places)
+        self._setup(tables, _bm25(matrix, unique), counts)
+
+    @classmethod
+    def from_saved(cls, tables: LexicalTables, bm25: bm25s.BM25, counts: WordCounts | None = None) -> LexicalIndex:
+        """The index whose tables and BM25 index were computed (by ``__init__``) and saved at build time."""
+        index = cls.__new__(cls)
+        index._setup(tables, bm25, counts)
+        return index
+
+    def _setup(self, tables: LexicalTables, bm25: bm25s.BM25 | None, counts: WordCounts | None = None) -> None:
         self.tables = tables
+        #: The documents' word counts this index was derived from (``None`` for a build saved without them).
+        self.counts = counts
         self._stemmer = Stemmer.Stemmer("english")
         self._stem_cache: dict[str, str] = {}
         self._places = tables.places

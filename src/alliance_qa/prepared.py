@@ -8,8 +8,10 @@
   document's common direction (:mod:`alliance_qa.retrieve`);
 * per section: its document, whether it is an intro, its number of sentences;
 * per document: its path and common direction (the normalized mean of its unit vectors);
-* the keyword index (:class:`~alliance_qa.lexical.LexicalIndex`): its tables
-  and bm25s's own index files.
+* the keyword index (:class:`~alliance_qa.lexical.LexicalIndex`): its tables,
+  bm25s's own index files and each section's word counts (``words.npy``), from
+  which an incremental build makes the next keyword index without reading the
+  unchanged sections again.
 
 :func:`save_prepared` writes these as plain files into a build folder (listed
 in the manifest, checked like the others); :func:`load_prepared` reads them
@@ -27,7 +29,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from .lexical import LexicalIndex, LexicalTables
+from .lexical import LexicalIndex, LexicalTables, WordCounts
 from .rows import write_json
 
 if TYPE_CHECKING:
@@ -43,7 +45,7 @@ BM25_NAMES = {
 }
 #: The files :func:`save_prepared` writes.
 PREPARED_FILES = ("units.npy", "unit_common.npy", "sections.npy", "documents.json", "commons.npy", "lexical.json",
-                  *BM25_NAMES.values())
+                  *BM25_NAMES.values(), "words.npy", "words.indptr.npy")
 
 
 @dataclass(frozen=True)
@@ -124,6 +126,10 @@ def save_prepared(prepared: Prepared, folder: Path) -> tuple[str, ...]:
     write_json(folder / "documents.json", list(prepared.documents), indent=None)
     write_json(folder / "lexical.json", prepared.lexical.tables.to_json(), indent=None)
     prepared.lexical.bm25.save(folder, show_progress=False, **BM25_NAMES)
+    counts = prepared.lexical.counts
+    assert counts is not None  # a build being written was just indexed
+    np.save(folder / "words.npy", np.stack([counts.indices, counts.counts]).astype(np.int32), allow_pickle=False)
+    np.save(folder / "words.indptr.npy", counts.indptr.astype(np.int64), allow_pickle=False)
     return PREPARED_FILES
 
 
@@ -146,6 +152,12 @@ def load_prepared(folder: Path, sections: int, units: int, dimension: int) -> Pr
     bm25 = bm25s.BM25.load(folder, mmap=True, show_progress=False, **BM25_NAMES)
     if tables.n_docs != sections or int(bm25.scores["num_docs"]) != sections:
         raise ValueError(f"the keyword index holds {tables.n_docs} sections, the build {sections}")
+    indptr = np.load(folder / "words.indptr.npy", mmap_mode="r", allow_pickle=False)
+    entries = int(indptr[-1]) if len(indptr) else -1
+    word_rows = array("words.npy", (2, entries), np.int32)
+    if indptr.shape != (sections + 1,) or indptr.dtype != np.int64:
+        raise ValueError(f"the word counts do not match the {sections} sections and {len(tables.words)} words of the build")
+    counts = WordCounts(tables.words, indptr, word_rows[0], word_rows[1])
     return Prepared(unit_rows[0], unit_rows[1], unit_rows[2], unit_rows[3].astype(bool),
                     array("unit_common.npy", (units,), np.float32), section_rows[0], section_rows[1].astype(bool),
-                    section_rows[2], documents, commons, LexicalIndex.from_saved(tables, bm25))
+                    section_rows[2], documents, commons, LexicalIndex.from_saved(tables, bm25, counts))
