@@ -172,7 +172,7 @@ def run_query(root: Path, vectors: str, *, count: int = 200, asks: int = 100) ->
     }
     if not loaded.exact:
         truth, _ = faiss.knn(query_vectors, loaded.vectors, 10, metric=faiss.METRIC_INNER_PRODUCT)
-        result["recall_at_10"] = round(approximate_recall(loaded.faiss_index, loaded.vectors, query_vectors, truth), 4)
+        result["recall_at_10"] = round(approximate_recall(loaded.faiss_index, np.asarray(loaded.vectors), query_vectors, truth), 4)
         _, raw = loaded.faiss_index.search(query_vectors, 10)  # the index alone, without exact re-scoring
         hits = sum(
             int(np.sum(loaded.vectors[r[r >= 0]] @ q >= t[9] - 1e-5)) for q, r, t in zip(query_vectors, raw, truth, strict=True)

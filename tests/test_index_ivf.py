@@ -55,8 +55,8 @@ def test_ivf_above_threshold_scores_exactly_and_updates_incrementally(
         scores, rows = first.search(query, 10)
         assert np.allclose(scores, first.vectors[rows] @ query, atol=1e-5), "IVF hits must carry exact cosine scores"
         assert list(scores) == sorted(scores, reverse=True)
-    truth = np.sort(queries @ first.vectors.T, axis=1)[:, ::-1][:, :10]
-    recall = ann.approximate_recall(first.faiss_index, first.vectors, queries, truth)
+    truth = np.sort(queries @ np.asarray(first.vectors).T, axis=1)[:, ::-1][:, :10]
+    recall = ann.approximate_recall(first.faiss_index, np.asarray(first.vectors), queries, truth)
     assert recall >= 0.95, f"recall@10 of the IVF index is {recall:.3f}, expected >= 0.95"
 
     edit_one_section(corpus)
@@ -70,7 +70,7 @@ def test_ivf_above_threshold_scores_exactly_and_updates_incrementally(
         assert np.allclose(scores, second.vectors[rows] @ query, atol=1e-5)
 
     # What `build --full` makes of the same vectors (the model is deterministic): a freshly trained IVF.
-    fresh = ann.make_faiss_index(second.vectors)
+    fresh = ann.make_faiss_index(np.asarray(second.vectors))
     assert type(fresh).__name__ == "IndexIVFScalarQuantizer"
     for query in queries:
-        assert set(second.search(query, 3)[1]) == set(ann.search(fresh, second.vectors, query.reshape(1, -1), 3, exact=False)[1])
+        assert set(second.search(query, 3)[1]) == set(ann.search(fresh, np.asarray(second.vectors), query.reshape(1, -1), 3, exact=False)[1])

@@ -186,6 +186,33 @@ def parse_document(text: str, source: str, *, normalizer: Callable[[str], str] =
 PARSER_VERSION = 1
 
 
+def read_document(path: Path, rel: str, *, normalizer: Callable[[str], str] = normalize) -> tuple[list[Section], list[str]]:
+    """Read and parse the corpus file ``path`` (named ``rel`` in the corpus); return its sections and any warnings
+    (an empty file has no sections).  Raises :class:`CorpusError` for a file that is not UTF-8."""
+    raw = read_file(path)
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise CorpusError(
+            f"corpus file {path} is not UTF-8 (byte {exc.start}: {raw[exc.start:exc.start + 1]!r}); save it as UTF-8"
+        ) from exc
+    if not text.strip():
+        return [], [f"skipped empty corpus file {rel}"]
+    sections = parse_document(text, rel, normalizer=normalizer)
+    return sections, duplicate_labels(sections, rel)
+
+
+def duplicate_labels(sections: Sequence[Section], rel: str) -> list[str]:
+    """A warning for each label repeated within one document (citations could not tell them apart)."""
+    labels: set[str] = set()
+    warnings = []
+    for section in sections:
+        if section.label.casefold() in labels:
+            warnings.append(f"duplicate section {section.label!r} in {rel}: rename one so citations can tell them apart")
+        labels.add(section.label.casefold())
+    return warnings
+
+
 def read_corpus(
     corpus_dir: Path,
     *,
@@ -216,24 +243,12 @@ def read_corpus(
     for path in files:
         rel = path.relative_to(corpus_dir).as_posix()
         parsed = list((reuse(rel) if reuse is not None else None) or ())
-        if not parsed:
-            raw = read_file(path)
-            try:
-                text = raw.decode("utf-8")
-            except UnicodeDecodeError as exc:
-                raise CorpusError(
-                    f"corpus file {path} is not UTF-8 (byte {exc.start}: {raw[exc.start:exc.start + 1]!r}); save it as UTF-8"
-                ) from exc
-            if not text.strip():
-                warnings.append(f"skipped empty corpus file {rel}")
-                continue
-            parsed = parse_document(text, rel, normalizer=normalizer)
-        labels: set[str] = set()
-        for section in parsed:
-            if section.label.casefold() in labels:
-                warnings.append(f"duplicate section {section.label!r} in {rel}: rename one so citations can tell them apart")
-            labels.add(section.label.casefold())
-            sections.append(section)
+        if parsed:
+            warnings += duplicate_labels(parsed, rel)
+        else:
+            parsed, more = read_document(path, rel, normalizer=normalizer)
+            warnings += more
+        sections += parsed
     if not sections:
         names = ", ".join(p.relative_to(corpus_dir).as_posix() for p in files[:5]) + (", ..." if len(files) > 5 else "")
         raise CorpusError(

@@ -32,6 +32,8 @@ from .errors import IndexStateError
 from .normalize import NORMALIZATION_VERSION
 from .prepared import KINDS, PREPARED_FILES, Prepared, load_prepared, prepare
 from .rows import JsonlRows, read_jsonl
+from .segments import DELTA_FILES, Ordered, OrderedVectors, Segments
+from .segments import search as segments_search
 from .verify import check_files
 
 if TYPE_CHECKING:  # profile.py reads a LoadedIndex
@@ -48,7 +50,7 @@ DATA_FILES = ("sections.jsonl", "units.jsonl", "vectors.npy", "index.faiss")
 #: The line offsets of the JSON-lines data files (:mod:`.rows`).
 OFFSET_FILES = ("sections.offsets.npy", "units.offsets.npy")
 #: Every file name a build folder of this version may hold besides JSON files.
-LAYOUT_FILES = (*DATA_FILES, *OFFSET_FILES, *PREPARED_FILES)
+LAYOUT_FILES = (*DATA_FILES, *OFFSET_FILES, *PREPARED_FILES, *DELTA_FILES)
 #: The name of every build folder alliance-qa makes: UTC time and six hex digits.
 BUILD_NAME = re.compile(r"\d{8}T\d{6}-[0-9a-f]{6}")
 
@@ -76,10 +78,11 @@ class LoadedIndex:
     manifest: dict[str, Any]
     sections: Sequence[Section]
     units: Sequence[Unit]
-    vectors: np.ndarray
+    vectors: np.ndarray | OrderedVectors  # OrderedVectors for a build with a delta segment
     faiss_index: Any
     saved_profile: Profile | None = None  # the build's profile.json; None for a build made before profiles
     saved_prepared: Prepared | None = None  # the build's retrieval tables; None until computed for an older build
+    segments: Segments | None = None  # for a build stored as a base and a delta (:mod:`.segments`)
 
     def __post_init__(self) -> None:
         self.exact = is_exact(self.faiss_index)
@@ -93,7 +96,7 @@ class LoadedIndex:
     def prepared(self) -> Prepared:
         """The retrieval tables saved with this build; computed in memory (once) for a build made before them."""
         if self.saved_prepared is None:
-            self.saved_prepared = prepare(self.sections, self.units, self.vectors)
+            self.saved_prepared = prepare(self.sections, self.units, np.asarray(self.vectors))
         return self.saved_prepared
 
     @property
@@ -154,7 +157,9 @@ class LoadedIndex:
                 f"question vector has dimension {query.shape[1]} but the index at {self.path} has {self.dimension}: "
                 "run `alliance-qa build --full`"
             )
-        return ann_search(self.faiss_index, self.vectors, query, k, self.exact)
+        if self.segments is not None:
+            return segments_search(self.faiss_index, self.segments, query, k, self.exact)
+        return ann_search(self.faiss_index, np.asarray(self.vectors), query, k, self.exact)
 
 
 
@@ -194,6 +199,7 @@ def read_build(path: Path) -> LoadedIndex:
         lazy = all(name in manifest["files"] and name in manifest.get("sha256", {}) for name in (*OFFSET_FILES, *PREPARED_FILES))
         sections: Sequence[Section]
         units: Sequence[Unit]
+        segments: Segments | None = None
         if lazy:
             sections = JsonlRows(path / "sections.jsonl", np.load(path / "sections.offsets.npy"), _section_from_row)
             units = JsonlRows(path / "units.jsonl", np.load(path / "units.offsets.npy"), _unit_from_row)
@@ -209,6 +215,19 @@ def read_build(path: Path) -> LoadedIndex:
                 f"index at {path} does not match its manifest (rows {counts}, dimension {dim}, "
                 f"vectors {vectors.shape}, FAISS d={faiss_index.d}): run `alliance-qa build --full`"
             )
+        if lazy and "delta" in manifest:  # a base and a delta segment, read in the build's order (segments.py)
+            delta_vectors = np.load(path / "delta.vectors.npy", allow_pickle=False)
+            delta_units = JsonlRows(path / "delta.units.jsonl", np.load(path / "delta.units.offsets.npy"), _unit_from_row)
+            if len(delta_units) != len(delta_vectors):
+                raise ValueError(f"the delta holds {len(delta_units)} texts but {len(delta_vectors)} vectors")
+            sections = Ordered(sections, JsonlRows(path / "delta.sections.jsonl", np.load(path / "delta.sections.offsets.npy"),
+                                                   _section_from_row), np.load(path / "order.sections.npy"))
+            units = Ordered(units, delta_units, np.load(path / "order.units.npy"))
+            vectors = OrderedVectors(vectors, delta_vectors, units.order)
+            segments = Segments.of(vectors)
+            if (len(sections), len(units)) != (manifest["counts"]["sections"], manifest["counts"]["units"]):
+                raise ValueError(f"the build's order holds {len(sections)} sections and {len(units)} texts, its manifest "
+                                 f"{manifest['counts']['sections']} and {manifest['counts']['units']}")
         if lazy:
             prepared = load_prepared(path, len(sections), len(units), dim)
             _check_prepared(path, prepared)
@@ -218,7 +237,8 @@ def read_build(path: Path) -> LoadedIndex:
         raise
     except (OSError, ValueError, KeyError, TypeError, AttributeError, RuntimeError, MemoryError) as exc:
         raise IndexStateError(f"index at {path} is damaged ({type(exc).__name__}: {exc}): run `alliance-qa build`") from exc
-    loaded = LoadedIndex(path, manifest, sections, units, vectors, faiss_index, saved_prepared=prepared)
+    loaded = LoadedIndex(path, manifest, sections, units, vectors, faiss_index, saved_prepared=prepared,
+                         segments=segments)
     if "profile.json" in manifest["files"]:
         from .profile import load_profile
 

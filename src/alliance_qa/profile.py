@@ -30,10 +30,10 @@ from __future__ import annotations
 import logging
 import re
 import tomllib
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from .errors import CorpusError
 from .parties import Parties, parties_of
@@ -47,6 +47,7 @@ if TYPE_CHECKING:
     from .load import LoadedIndex
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 #: The overrides file, read from the corpus folder when present.
 OVERRIDES_FILE = "alliance-qa.toml"
@@ -318,17 +319,25 @@ def natural_title(title: str, body: str | frozenset[str]) -> str:
     return " ".join(out).rstrip(".:;")
 
 
-def candidate_examples(sections: Sequence[Section], word: str) -> list[tuple[str, str]]:
-    """``[(question, section id)]`` made from section titles, spread through the corpus."""
+def _spread(items: Sequence[T]) -> Sequence[T]:
+    """Up to 8 of ``items``, spread through them: every ``len // 6``-th."""
+    return items[:: max(1, len(items) // 6)][:8]
+
+
+def candidate_examples(sections: Sequence[Section], word: str, texts: dict[str, str] | None = None) -> list[tuple[str, str]]:
+    """``[(question, section id)]`` made from section titles, spread through the corpus.
+
+    ``texts`` gives the whole text of the documents the chosen sections come from, when ``sections`` is not the
+    whole corpus (it is then the chosen sections themselves)."""
     titled = [s for s in sections if s.title.strip() and not s.intro]
     if not titled:
         return []
-    step = max(1, len(titled) // 6)
     inside: dict[str, frozenset[str]] = {}  # per document, made only for the documents the examples come from
     out = []
-    for section in titled[::step][:8]:
+    for section in _spread(titled) if texts is None else titled:
         if section.source not in inside:
-            inside[section.source] = midsentence_words("\n".join(s.text for s in sections if s.source == section.source))
+            text = texts[section.source] if texts is not None else "\n".join(s.text for s in sections if s.source == section.source)
+            inside[section.source] = midsentence_words(text)
         topic = natural_title(section.title, inside[section.source])
         if re.match(r"(?i)(?:what|how|why|when|who|which|where|can|should|is|are|do|does)\b", section.title):
             question = section.title.rstrip(".:") + ("" if section.title.endswith("?") else "?")
@@ -340,17 +349,30 @@ def candidate_examples(sections: Sequence[Section], word: str) -> list[tuple[str
 
 def document_fingerprint(sections: Sequence[Section]) -> str:
     """SHA-256 of a document's section ids and content hashes, in order: equal when nothing in it changed."""
+    return _fingerprint((s.id, s.content_hash) for s in sections)
+
+
+def _fingerprint(pairs: Iterable[tuple[str, str]]) -> str:
     import hashlib
 
     digest = hashlib.sha256()
-    for section in sections:
-        digest.update(f"{section.id}\0{section.content_hash}\n".encode())
+    for section_id, content_hash in pairs:
+        digest.update(f"{section_id}\0{content_hash}\n".encode())
     return digest.hexdigest()
 
 
-def _document(path: str, sections: Sequence[Section], overrides: Overrides, before: DocumentProfile | None) -> DocumentProfile:
-    """The profile of one document, reused from ``before`` (the previous build's) when its fingerprint matches."""
-    fingerprint = document_fingerprint(sections)
+def _positions_by_document(loaded: LoadedIndex) -> dict[str, tuple[list[int], str]]:
+    """Each document's section positions and :func:`document_fingerprint`, from the manifest: no section is read."""
+    found: dict[str, list[tuple[int, str, str]]] = {}
+    for position, (section_id, info) in enumerate(loaded.manifest["sections"].items()):
+        found.setdefault(info["source"], []).append((position, section_id, info["hash"]))
+    return {path: ([p for p, _, _ in rows], _fingerprint((i, h) for _, i, h in rows)) for path, rows in found.items()}
+
+
+def _document(path: str, sections: Sequence[Section], overrides: Overrides, before: DocumentProfile | None,
+              fingerprint: str) -> DocumentProfile:
+    """The profile of one document, reused from ``before`` (the previous build's) when its ``fingerprint`` matches
+    (``sections`` is then not read: it may be a lazy list)."""
     if before is not None and before.fingerprint == fingerprint:
         return before
     title = document_title(sections, path)
@@ -363,7 +385,7 @@ def _reusable_calibration(previous: Profile | None, loaded: LoadedIndex, changed
     may be kept (see the module docstring); ``None`` when the cutoffs must be calibrated again."""
     if previous is None or "foreign_below" not in previous.calibration:
         return None
-    if {d.path for d in previous.documents} != {s.source for s in loaded.sections}:
+    if {d.path for d in previous.documents} != {info["source"] for info in loaded.manifest["sections"].values()}:
         return None  # a document added or removed: calibrate for the new corpus
     since = int(previous.calibration.get("sections_changed_since", 0)) + changed
     if since >= RECALIBRATE_SHARE * len(loaded.sections):
@@ -397,10 +419,9 @@ def make_profile(
     if before is not None and before.overrides_sha256 != sha:
         before = None  # the overrides (aliases, title ...) changed: derive everything again
     earlier = {d.path: d for d in before.documents} if before is not None else {}
-    by_document: dict[str, list[Section]] = {}
-    for section in loaded.sections:
-        by_document.setdefault(section.source, []).append(section)
-    documents = [_document(path, sections, overrides, earlier.get(path)) for path, sections in by_document.items()]
+    positions = _positions_by_document(loaded)
+    documents = [_document(path, [loaded.sections[i] for i in rows], overrides, earlier.get(path), fingerprint)
+                 for path, (rows, fingerprint) in positions.items()]
     if overrides.title:
         title = overrides.title
     elif len(documents) == 1:
@@ -416,7 +437,12 @@ def make_profile(
     profile = Profile(title=title, section_word=word, documents=tuple(documents),
                       abstain_below=calibrate.DEFAULT_ABSTAIN_BELOW, names_only_below=calibrate.DEFAULT_NAMES_ONLY_BELOW,
                       overrides_sha256=sha)
-    candidates = candidate_examples(loaded.sections, word)
+    titles = [info["title"] for info in loaded.manifest["sections"].values()]
+    intro = loaded.prepared.section_intro
+    titled = [loaded.sections[i] for i in _spread([i for i, t in enumerate(titles) if t.strip() and not intro[i]])]
+    texts = {path: "\n".join(loaded.sections[i].text for i in rows) for path, (rows, _) in positions.items()
+             if any(s.source == path for s in titled)}
+    candidates = candidate_examples(titled, word, texts)
     if embedder is None:
         examples = list(overrides.examples) or [q for q, _ in candidates[:MAX_EXAMPLES]]
         return _with(profile, examples=tuple(examples))

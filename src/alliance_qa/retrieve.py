@@ -45,6 +45,7 @@ from .lexical import Term, words
 from .load import LoadedIndex
 from .prepared import group_rows
 from .ranking import Probe, Ranking
+from .segments import OrderedVectors
 from .types import Hit
 
 __all__ = ["Hit", "Probe", "Ranking", "Retriever"]
@@ -76,7 +77,8 @@ class Retriever:
         prepared = index.prepared  # saved with the build (computed in memory for a build made before that)
         self.sections: Sequence[Section] = index.sections
         n = self._n = len(self.sections)
-        self._vectors = np.asarray(index.vectors, dtype=np.float32)
+        # Gathered row by row for a build with a delta segment (segments.py), mapped from disk otherwise.
+        self._vectors = index.vectors if isinstance(index.vectors, OrderedVectors) else np.asarray(index.vectors, dtype=np.float32)
         self._unit_section = np.asarray(prepared.unit_section, dtype=np.int64)
         # An intro's copy of the document title describes the whole document, not its intro: not counted for it.
         # (A caption-like line of names, e.g. under a photo, is counted: it is what answers "who is pictured";
