@@ -263,6 +263,15 @@ def build_index(
     earlier: LoadedIndex | None = None
     with contextlib.suppress(IndexStateError):
         earlier = load_index(index_dir)
+    from . import delta  # imports this module: a small edit of a large build is a delta segment
+
+    if earlier is not None and not full and delta.large_enough(earlier):  # a small edit of a large build: a delta
+        with build_lock(index_dir, lock_timeout):
+            if earlier.path == current_build(index_dir):
+                report = delta.build_delta(corpus_dir, index_dir, embedder, earlier, fingerprint, model=model, chunking=chunking,
+                                     started=started)
+                if report is not None:
+                    return report
     if earlier is not None and not full:  # read its sections once: the parse reuse, the emptied-file check and
         earlier.sections = list(earlier.sections)  # the unit reuse each walk all of them
     reuse = None if full or earlier is None else earlier.sections_by_file(fingerprint)
@@ -299,18 +308,18 @@ def build_index(
             _check_vectors(vectors[fresh_rows], [units[i].text for i in fresh_rows], model)
         reused_count = int((source >= 0).sum())
         dimension = int(vectors.shape[1])
-        if long:  # normal for real text: one line, the detail under --verbose
-            verb = "was" if len(long) == 1 else "were"
-            warnings.append(f"{counted(len(long), 'section')} {verb} longer than the model reads at once and {verb} "
-                            f"embedded in several windows (run with -v for the list)")
-            for note in long:
-                log.info("%s", note)
+        warnings += long_sections_warning(long)
 
         old_hashes = {sid: info["hash"] for sid, info in (previous.manifest["sections"].items() if previous else [])}
         sections_embedded = sum(1 for s in sections if full or old_hashes.get(s.id) != s.content_hash)
         removed = len(set(old_hashes) - {s.id for s in sections})
         build_id = datetime.now(UTC).strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:6]
-        faiss_index = make_faiss_index(vectors, previous.faiss_index if previous is not None and not full else None, source)
+        in_faiss = source  # per unit, the row of the previous build's FAISS index it copies
+        if previous is not None and previous.segments is not None:  # that index holds its base's rows only
+            order, base = previous.segments.vectors.order, len(previous.segments.vectors.base)
+            physical = np.where(source >= 0, order[np.maximum(source, 0)], -1)
+            in_faiss = np.where(physical < base, physical, -1)
+        faiss_index = make_faiss_index(vectors, previous.faiss_index if previous is not None and not full else None, in_faiss)
         build = LoadedIndex(index_dir / "builds" / build_id, new_manifest(build_id, model, dimension, sections, units, faiss_index),
                             sections, units, vectors, faiss_index)
         build.manifest["chunking"] = chunking
@@ -339,6 +348,18 @@ def build_index(
         )
         log.info("%s", report.summary())
         return report
+
+
+def long_sections_warning(long: list[str]) -> list[str]:
+    """One warning for the sections embedded in several windows (normal for real text), each logged at info level
+    (shown with ``--verbose``)."""
+    for note in long:
+        log.info("%s", note)
+    if not long:
+        return []
+    verb = "was" if len(long) == 1 else "were"
+    return [f"{counted(len(long), 'section')} {verb} longer than the model reads at once and {verb} "
+            f"embedded in several windows (run with -v for the list)"]
 
 
 def _refuse_emptied_files(corpus_dir: Path, before: Sequence[Section], after: Sequence[Section]) -> None:

@@ -47,6 +47,7 @@ from .load import BUILD_NAME, DATA_FILES, FORMAT_VERSION, LAYOUT_FILES, OFFSET_F
 from .normalize import NORMALIZATION_VERSION
 from .prepared import save_prepared
 from .rows import write_json, write_jsonl
+from .segments import DELTA_FILES, Ordered, OrderedVectors
 from .verify import file_sha256, take_stamps
 
 log = logging.getLogger(__name__)
@@ -223,20 +224,23 @@ def new_manifest(build_id: str, model: str, dimension: int, sections: list[Secti
             "nlist": int(getattr(faiss_index, "nlist", 0)),
             "nprobe": int(getattr(faiss_index, "nprobe", 0)),
         },
-        "sections": {
-            s.id: {"hash": s.content_hash, "number": s.number, "title": s.title, "source": s.source} for s in sections
-        },
+        "sections": {s.id: section_entry(s) for s in sections},
     }
+
+
+def section_entry(section: Section) -> dict[str, Any]:
+    """A section's entry in the manifest: its content hash, number, title and file."""
+    return {"hash": section.content_hash, "number": section.number, "title": section.title, "source": section.source}
 
 
 def write_build(index_dir: Path, build: LoadedIndex, previous: Path | None = None, extra: dict[str, Any] | None = None) -> Path:
     """Write ``build`` (not yet on disk) into a temporary folder, then swap ``current`` to it.
 
+    A build with a delta (:mod:`.delta`) links the base files of ``previous`` and writes only its delta.
+
     ``extra`` maps more file names of the build folder to JSON data (e.g. ``profile.json``);
     they are listed in the manifest and checked on load like the data files.
     """
-    import faiss
-
     builds = index_dir / "builds"
     tmp = builds / f".tmp-{build.build_id}"
     final = builds / build.build_id
@@ -249,27 +253,24 @@ def write_build(index_dir: Path, build: LoadedIndex, previous: Path | None = Non
             if _our_link(link, r"\.current-.*"):
                 link.unlink(missing_ok=True)
         tmp.mkdir()
-        offsets = [write_jsonl(tmp / "sections.jsonl", [_section_row(s) for s in build.sections]),
-                   write_jsonl(tmp / "units.jsonl", [_unit_row(u) for u in build.units])]
-        for name, table in zip(OFFSET_FILES, offsets, strict=True):
-            np.save(tmp / name, table, allow_pickle=False)
-        np.save(tmp / "vectors.npy", build.vectors, allow_pickle=False)
-        try:
-            faiss.write_index(build.faiss_index, str(tmp / "index.faiss"))
-        except RuntimeError as exc:  # FAISS reports a failed write (e.g. disk full) this way, the OS reason last
-            reason = re.search(r"\(([^()]+)\)\s*$", str(exc))
-            text = reason.group(1) if reason else "FAISS could not write index.faiss"
-            raise OSError(errno.ENOSPC if "space" in text else errno.EIO, text) from exc
+        if isinstance(build.sections, Ordered) and isinstance(build.units, Ordered) and isinstance(build.vectors, OrderedVectors):
+            if previous is None:
+                raise ValueError("a build with a delta needs the build it was made from")
+            written = _write_delta(tmp, build.sections, build.units, build.vectors, previous)
+        else:
+            written = _write_whole(tmp, build)
         prepared = save_prepared(build.prepared, tmp)
         for name, data in (extra or {}).items():
             write_json(tmp / name, data)
-        names = [*DATA_FILES, *OFFSET_FILES, *prepared, *(extra or {})]
+        names = [*written, *prepared, *(extra or {})]
+        known = build.manifest.get("sha256", {})  # a delta's linked base files: as the build they come from says
         for name in names:
-            with open(tmp / name, "rb") as fh:
-                os.fsync(fh.fileno())
+            if name not in known:
+                with open(tmp / name, "rb") as fh:
+                    os.fsync(fh.fileno())
         manifest = dict(build.manifest)
         manifest["files"] = {name: (tmp / name).stat().st_size for name in names}
-        manifest["sha256"] = {name: file_sha256(tmp / name) for name in names}
+        manifest["sha256"] = {name: known[name] if name in known else file_sha256(tmp / name) for name in names}
         manifest["stamps"] = take_stamps(tmp, names)
         write_json(tmp / "manifest.json", manifest, indent=2 if len(build.sections) <= 1000 else None)  # indent is slow
         with open(tmp / "manifest.json", "rb") as fh:
@@ -291,6 +292,43 @@ def write_build(index_dir: Path, build: LoadedIndex, previous: Path | None = Non
     build.manifest = manifest
     _prune(builds, keep=final, previous=previous)
     return final
+
+
+def _write_whole(tmp: Path, build: LoadedIndex) -> list[str]:
+    """Write every row, vector and the FAISS index of ``build`` into ``tmp``; return the names written."""
+    import faiss
+
+    offsets = [write_jsonl(tmp / "sections.jsonl", [_section_row(s) for s in build.sections]),
+               write_jsonl(tmp / "units.jsonl", [_unit_row(u) for u in build.units])]
+    for name, table in zip(OFFSET_FILES, offsets, strict=True):
+        np.save(tmp / name, table, allow_pickle=False)
+    np.save(tmp / "vectors.npy", np.asarray(build.vectors), allow_pickle=False)
+    try:
+        faiss.write_index(build.faiss_index, str(tmp / "index.faiss"))
+    except RuntimeError as exc:  # FAISS reports a failed write (e.g. disk full) this way, the OS reason last
+        reason = re.search(r"\(([^()]+)\)\s*$", str(exc))
+        text = reason.group(1) if reason else "FAISS could not write index.faiss"
+        raise OSError(errno.ENOSPC if "space" in text else errno.EIO, text) from exc
+    return [*DATA_FILES, *OFFSET_FILES]
+
+
+def _write_delta(tmp: Path, sections: Ordered[Section], units: Ordered[Unit], vectors: OrderedVectors, previous: Path) -> list[str]:
+    """Link the base files of ``previous`` into ``tmp`` and write the delta's rows, vectors and the orders.
+
+    Older builds are pruned first (all but ``previous``): removing a linked file changes the shared file's
+    stamp, which must happen before the new build takes its stamps (:mod:`.verify`).
+    """
+    _prune(tmp.parent, keep=previous)
+    for name in (*DATA_FILES, *OFFSET_FILES):
+        os.link(previous / name, tmp / name)
+    np.save(tmp / "delta.sections.offsets.npy", write_jsonl(tmp / "delta.sections.jsonl", [_section_row(s) for s in sections.delta]),
+            allow_pickle=False)
+    np.save(tmp / "delta.units.offsets.npy", write_jsonl(tmp / "delta.units.jsonl", [_unit_row(u) for u in units.delta]),
+            allow_pickle=False)
+    np.save(tmp / "delta.vectors.npy", np.asarray(vectors.delta, dtype=np.float32), allow_pickle=False)
+    np.save(tmp / "order.sections.npy", sections.order, allow_pickle=False)
+    np.save(tmp / "order.units.npy", units.order, allow_pickle=False)
+    return [*DATA_FILES, *OFFSET_FILES, *DELTA_FILES]
 
 
 def _prune(builds: Path, keep: Path, previous: Path | None = None) -> None:

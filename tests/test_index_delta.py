@@ -1,0 +1,142 @@
+"""Incremental builds as a delta segment (delta.py, segments.py): after any edit the build equals a fresh one,
+links its base instead of copying it, reads only the edited files, and falls back to a whole build when the delta
+grows past its share.
+
+Plumbing: the fake embedder stands in for the model (thresholds lowered so a small corpus takes the delta path);
+that the real model's answers hold is test_quality's.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from alliance_qa import delta
+from alliance_qa.assistant import Assistant
+from alliance_qa.build import build_index
+from alliance_qa.load import load_index
+from alliance_qa.segments import Ordered, OrderedVectors
+from fakeembed import HashEmbedder
+from test_index_prepared import assert_same_tables
+
+ROOT = Path(__file__).resolve().parent.parent
+QUESTIONS = ("Which ports matter for trade?", "How do I install it?", "What does the guide say about tables?",
+             "What is the energy deal?", "zebra crossings")
+
+
+@pytest.fixture
+def corpus(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Several documents of different shapes (the article, a numbered text, a Markdown guide), deltas always on."""
+    monkeypatch.setattr(delta, "MIN_TEXTS", 0)
+    monkeypatch.setattr(delta, "MERGE_SHARE", 10.0)
+    folder = tmp_path / "corpus"
+    folder.mkdir()
+    shutil.copy(next((ROOT / "corpus").glob("*.txt")), folder / "article.txt")
+    for source in ("numbered-txt", "markdown-guide"):
+        for path in sorted((ROOT / "tests" / "data" / source).iterdir()):
+            if path.suffix in (".txt", ".md"):
+                (folder / source).mkdir(exist_ok=True)
+                shutil.copy(path, folder / source / path.name)
+    return folder
+
+
+def answers(corpus_dir: Path, index_dir: Path, embedder: HashEmbedder) -> list[tuple[str, list[str]]]:
+    qa = Assistant(corpus_dir, index_dir, embedder.name, embedder=embedder, auto_build=False)
+    return [(a.text, [c.section_id for c in a.citations]) for a in (qa.ask(q) for q in QUESTIONS)]
+
+
+def assert_equals_fresh(corpus_dir: Path, index_dir: Path, embedder: HashEmbedder, tmp_path: Path) -> None:
+    fresh_dir = tmp_path / f"fresh-{len(list(tmp_path.iterdir()))}"
+    build_index(corpus_dir, fresh_dir, embedder, model=embedder.name, full=True)
+    built, fresh = load_index(index_dir), load_index(fresh_dir)
+    assert list(built.sections) == list(fresh.sections) and list(built.units) == list(fresh.units)
+    assert np.array_equal(np.asarray(built.vectors), np.asarray(fresh.vectors))
+    assert built.manifest["sections"] == fresh.manifest["sections"]
+    assert built.saved_prepared is not None and fresh.saved_prepared is not None
+    assert_same_tables(built.saved_prepared, fresh.saved_prepared)
+    vectors = np.asarray(fresh.vectors)
+    for vector in vectors[::7]:  # the same scores, rank by rank (equal texts tie in any order)
+        (scores, rows), (want, _) = built.search(vector, 5), fresh.search(vector, 5)
+        assert np.allclose(scores, want) and np.allclose(vectors[rows] @ vector, want)
+    assert answers(corpus_dir, index_dir, embedder) == answers(corpus_dir, fresh_dir, embedder)
+
+
+def edit(path: Path, old: str, new: str) -> None:
+    text = path.read_text(encoding="utf-8")
+    assert old in text, old
+    path.write_text(text.replace(old, new, 1), encoding="utf-8")
+
+
+def test_every_kind_of_edit_as_a_delta_equals_a_fresh_build(corpus: Path, tmp_path: Path, fake_model: HashEmbedder) -> None:
+    index_dir = tmp_path / "index"
+    build_index(corpus, index_dir, fake_model, model=fake_model.name)
+    first = load_index(index_dir)
+    assert "delta" not in first.manifest
+    guide = next((corpus / "markdown-guide").glob("*.md"))
+    numbered = next((corpus / "numbered-txt").glob("*.txt"))
+    steps = [
+        lambda: edit(corpus / "article.txt", "Rajin", "Rajin and Chongjin"),  # one sentence
+        lambda: (corpus / "zebra.md").write_text("# Zebra crossings\n\nA zebra crossing gives people on foot the "
+                                                 "right of way over cars.\n", encoding="utf-8"),  # a new document
+        lambda: edit(guide, "\n## ", "\n## A new heading\n\nWith a paragraph of its own about tables and rows.\n\n## "),
+        lambda: edit(corpus / "article.txt", "Rajin and Chongjin", "Rajin"),  # back: vectors from the delta's base
+        lambda: (corpus / "zebra.md").unlink(),  # a removed document
+        lambda: numbered.write_text(numbered.read_text(encoding="utf-8").replace("1.", "1.", 1) + "\n", encoding="utf-8"),
+    ]
+    for number, step in enumerate(steps):
+        before = load_index(index_dir)
+        step()
+        report = build_index(corpus, index_dir, fake_model, model=fake_model.name)
+        built = load_index(index_dir)
+        assert "delta" in built.manifest, f"step {number} was written whole"
+        assert isinstance(built.sections, Ordered) and isinstance(built.vectors, OrderedVectors)
+        assert report.unchanged == (number == len(steps) - 1), number  # the last edit changes no section
+        if not report.unchanged:
+            for name in ("vectors.npy", "index.faiss", "units.jsonl"):  # the base is linked, not copied
+                assert (built.path / name).stat().st_ino == (before.path / name).stat().st_ino
+        assert_equals_fresh(corpus, index_dir, fake_model, tmp_path)
+
+
+def test_a_delta_reads_only_the_edited_file_and_embeds_only_its_new_texts(
+    corpus: Path, tmp_path: Path, fake_model: HashEmbedder, parsed_files: list[str]
+) -> None:
+    index_dir = tmp_path / "index"
+    build_index(corpus, index_dir, fake_model, model=fake_model.name)
+    parsed_files.clear()
+    edit(corpus / "article.txt", "Rajin", "Rajin and Chongjin")
+    calls = fake_model.calls
+    report = build_index(corpus, index_dir, fake_model, model=fake_model.name)
+    assert parsed_files == ["article.txt"]
+    assert report.sections_embedded == 1 and report.removed == 0 and report.embedded <= 3
+    assert fake_model.calls > calls  # the new texts, and the example questions checked
+    manifest = json.loads((index_dir / "current" / "manifest.json").read_text(encoding="utf-8"))
+    assert manifest["delta"]["units"] == report.embedded
+
+
+def test_a_delta_past_its_share_is_merged_into_a_whole_build(
+    corpus: Path, tmp_path: Path, fake_model: HashEmbedder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    index_dir = tmp_path / "index"
+    build_index(corpus, index_dir, fake_model, model=fake_model.name)
+    monkeypatch.setattr(delta, "MERGE_SHARE", 0.01)
+    edit(corpus / "article.txt", "Rajin", "Rajin and Chongjin")
+    build_index(corpus, index_dir, fake_model, model=fake_model.name)
+    assert "delta" not in load_index(index_dir).manifest  # written whole: the merge
+    assert_equals_fresh(corpus, index_dir, fake_model, tmp_path)
+
+
+def test_a_damaged_delta_falls_back_to_the_build_before_it(corpus: Path, tmp_path: Path, fake_model: HashEmbedder) -> None:
+    index_dir = tmp_path / "index"
+    build_index(corpus, index_dir, fake_model, model=fake_model.name)
+    first = load_index(index_dir).path
+    edit(corpus / "article.txt", "Rajin", "Rajin and Chongjin")
+    build_index(corpus, index_dir, fake_model, model=fake_model.name)
+    damaged = load_index(index_dir).path
+    with (damaged / "delta.vectors.npy").open("r+b") as fh:
+        fh.seek(-8, 2)
+        fh.write(b"\x00\x01\x02\x03\x04\x05\x06\x07")
+    assert load_index(index_dir).path == first  # the base it shares is intact and still checks
