@@ -47,18 +47,12 @@ def _embedder(kind: str) -> Any:
 
 def _changed_units(before: dict[str, Any], index_dir: Path) -> int:
     """How many texts of the new build belong to sections whose hash differs from ``before``'s manifest."""
-    from alliance_qa.load import current_build
+    from alliance_qa.load import load_index
 
-    build = current_build(index_dir)
-    assert build is not None
-    after = json.loads((build / "manifest.json").read_text(encoding="utf-8"))["sections"]
+    build = load_index(index_dir)
+    after = build.manifest["sections"]
     changed = {sid for sid, info in after.items() if before.get(sid, {}).get("hash") != info["hash"]}
-    count = 0
-    with (build / "units.jsonl").open(encoding="utf-8") as fh:
-        for line in fh:
-            if json.loads(line)["section_id"] in changed:
-                count += 1
-    return count
+    return sum(1 for unit in build.units if unit.section_id in changed)  # a delta's units too (segments.py)
 
 
 def run_build(sections: int, root: Path, vectors: str, seed: int = 1) -> dict[str, Any]:

@@ -15,10 +15,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from alliance_qa import delta
+from alliance_qa import delta, verify
 from alliance_qa.assistant import Assistant
 from alliance_qa.build import build_index
 from alliance_qa.load import load_index
+from alliance_qa.prepared import WORD_COUNT_FILES
+from alliance_qa.rows import JsonlRows
 from alliance_qa.segments import Ordered, OrderedVectors
 from fakeembed import HashEmbedder
 from test_index_prepared import assert_same_tables
@@ -140,3 +142,47 @@ def test_a_damaged_delta_falls_back_to_the_build_before_it(corpus: Path, tmp_pat
         fh.seek(-8, 2)
         fh.write(b"\x00\x01\x02\x03\x04\x05\x06\x07")
     assert load_index(index_dir).path == first  # the base it shares is intact and still checks
+
+
+def test_loading_a_delta_hashes_only_what_it_wrote(
+    corpus: Path, tmp_path: Path, fake_model: HashEmbedder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    index_dir = tmp_path / "index"
+    build_index(corpus, index_dir, fake_model, model=fake_model.name)
+    edit(corpus / "article.txt", "Rajin", "Rajin and Chongjin")
+    build_index(corpus, index_dir, fake_model, model=fake_model.name)
+    hashed: list[str] = []
+    real = verify.file_sha256
+    monkeypatch.setattr(verify, "file_sha256", lambda path: hashed.append(path.name) or real(path))
+    for stamp in load_index(index_dir).manifest["stamps"]["files"].values():
+        assert stamp  # every file has one, the linked ones included
+    monkeypatch.setattr(verify, "RACY_NS", 0)  # files written a moment ago count as settled here
+    hashed.clear()
+    load_index(index_dir)
+    assert hashed == []
+    monkeypatch.setenv(verify.ENV_VERIFY, "full")
+    load_index(index_dir)
+    assert {"vectors.npy", "delta.vectors.npy", "order.units.npy"} <= set(hashed)
+
+
+def test_a_build_saved_without_word_counts_is_read_lazily_and_its_next_edit_written_whole(
+    corpus: Path, tmp_path: Path, fake_model: HashEmbedder
+) -> None:
+    index_dir = tmp_path / "index"
+    build_index(corpus, index_dir, fake_model, model=fake_model.name)
+    folder = load_index(index_dir).path
+    manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
+    for name in WORD_COUNT_FILES:  # as the version before them wrote it
+        (folder / name).unlink()
+        for key in ("files", "sha256"):
+            del manifest[key][name]
+        del manifest["stamps"]["files"][name]
+    (folder / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
+    older = load_index(index_dir)
+    assert older.path == folder and isinstance(older.sections, JsonlRows)
+    assert older.saved_prepared is not None and older.saved_prepared.lexical.counts is None
+    edit(corpus / "article.txt", "Rajin", "Rajin and Chongjin")
+    build_index(corpus, index_dir, fake_model, model=fake_model.name)
+    rebuilt = load_index(index_dir)
+    assert "delta" not in rebuilt.manifest and set(WORD_COUNT_FILES) <= set(rebuilt.manifest["files"])
+    assert_equals_fresh(corpus, index_dir, fake_model, tmp_path)

@@ -30,7 +30,7 @@ from .ann import search as ann_search
 from .corpus import PARSER_VERSION, Section
 from .errors import IndexStateError
 from .normalize import NORMALIZATION_VERSION
-from .prepared import KINDS, PREPARED_FILES, Prepared, load_prepared, prepare
+from .prepared import KINDS, PREPARED_FILES, WORD_COUNT_FILES, Prepared, load_prepared, prepare
 from .rows import JsonlRows, read_jsonl
 from .segments import DELTA_FILES, Ordered, OrderedVectors, Segments
 from .segments import search as segments_search
@@ -196,7 +196,8 @@ def read_build(path: Path) -> LoadedIndex:
         check_files(path, manifest)
         # A build listing its offsets and tables is read lazily; one without (format 1, or a manifest rewritten
         # by hand) is read whole and checked row by row, as before.
-        lazy = all(name in manifest["files"] and name in manifest.get("sha256", {}) for name in (*OFFSET_FILES, *PREPARED_FILES))
+        lazy = all(name in manifest["files"] and name in manifest.get("sha256", {})
+                   for name in (*OFFSET_FILES, *PREPARED_FILES) if name not in WORD_COUNT_FILES)
         sections: Sequence[Section]
         units: Sequence[Unit]
         segments: Segments | None = None
@@ -229,7 +230,7 @@ def read_build(path: Path) -> LoadedIndex:
                 raise ValueError(f"the build's order holds {len(sections)} sections and {len(units)} texts, its manifest "
                                  f"{manifest['counts']['sections']} and {manifest['counts']['units']}")
         if lazy:
-            prepared = load_prepared(path, len(sections), len(units), dim)
+            prepared = load_prepared(path, len(sections), len(units), dim, words=WORD_COUNT_FILES[0] in manifest["files"])
             _check_prepared(path, prepared)
         else:
             _check_units(path, sections, units)

@@ -46,6 +46,9 @@ BM25_NAMES = {
 #: The files :func:`save_prepared` writes.
 PREPARED_FILES = ("units.npy", "unit_common.npy", "sections.npy", "documents.json", "commons.npy", "lexical.json",
                   *BM25_NAMES.values(), "words.npy", "words.indptr.npy")
+#: The sections' word counts (added after the other tables: a build without them is still read lazily, and its
+#: next edit is written whole).
+WORD_COUNT_FILES = ("words.npy", "words.indptr.npy")
 
 
 @dataclass(frozen=True)
@@ -133,9 +136,10 @@ def save_prepared(prepared: Prepared, folder: Path) -> tuple[str, ...]:
     return PREPARED_FILES
 
 
-def load_prepared(folder: Path, sections: int, units: int, dimension: int) -> Prepared:
+def load_prepared(folder: Path, sections: int, units: int, dimension: int, *, words: bool = True) -> Prepared:
     """Read the tables :func:`save_prepared` wrote, the arrays memory-mapped, for a build of ``sections`` sections
-    and ``units`` units; raises ``ValueError``, ``KeyError`` or ``TypeError`` (or ``OSError``) if any is malformed."""
+    and ``units`` units (without ``words``, a build saved before the word counts: ``lexical.counts`` is ``None``);
+    raises ``ValueError``, ``KeyError`` or ``TypeError`` (or ``OSError``) if any is malformed."""
     import bm25s
 
     def array(name: str, shape: tuple[int, ...], dtype: type) -> np.ndarray:
@@ -152,12 +156,13 @@ def load_prepared(folder: Path, sections: int, units: int, dimension: int) -> Pr
     bm25 = bm25s.BM25.load(folder, mmap=True, show_progress=False, **BM25_NAMES)
     if tables.n_docs != sections or int(bm25.scores["num_docs"]) != sections:
         raise ValueError(f"the keyword index holds {tables.n_docs} sections, the build {sections}")
-    indptr = np.load(folder / "words.indptr.npy", mmap_mode="r", allow_pickle=False)
-    entries = int(indptr[-1]) if len(indptr) else -1
-    word_rows = array("words.npy", (2, entries), np.int32)
-    if indptr.shape != (sections + 1,) or indptr.dtype != np.int64:
-        raise ValueError(f"the word counts do not match the {sections} sections and {len(tables.words)} words of the build")
-    counts = WordCounts(tables.words, indptr, word_rows[0], word_rows[1])
+    counts = None
+    if words:
+        indptr = np.load(folder / "words.indptr.npy", mmap_mode="r", allow_pickle=False)
+        word_rows = array("words.npy", (2, int(indptr[-1]) if len(indptr) else -1), np.int32)
+        if indptr.shape != (sections + 1,) or indptr.dtype != np.int64:
+            raise ValueError(f"the word counts do not match the {sections} sections of the build")
+        counts = WordCounts(tables.words, indptr, word_rows[0], word_rows[1])
     return Prepared(unit_rows[0], unit_rows[1], unit_rows[2], unit_rows[3].astype(bool),
                     array("unit_common.npy", (units,), np.float32), section_rows[0], section_rows[1].astype(bool),
                     section_rows[2], documents, commons, LexicalIndex.from_saved(tables, bm25, counts))

@@ -320,7 +320,12 @@ def _write_delta(tmp: Path, sections: Ordered[Section], units: Ordered[Unit], ve
     """
     _prune(tmp.parent, keep=previous)
     for name in (*DATA_FILES, *OFFSET_FILES):
-        os.link(previous / name, tmp / name)
+        try:
+            os.link(previous / name, tmp / name)
+        except OSError:  # a file system without hard links: a copy (slower, the same bytes and checksum)
+            shutil.copyfile(previous / name, tmp / name)
+            with open(tmp / name, "rb") as fh:
+                os.fsync(fh.fileno())
     np.save(tmp / "delta.sections.offsets.npy", write_jsonl(tmp / "delta.sections.jsonl", [_section_row(s) for s in sections.delta]),
             allow_pickle=False)
     np.save(tmp / "delta.units.offsets.npy", write_jsonl(tmp / "delta.units.jsonl", [_unit_row(u) for u in units.delta]),
