@@ -153,7 +153,12 @@ def test_loading_a_delta_hashes_only_what_it_wrote(
     build_index(corpus, index_dir, fake_model, model=fake_model.name)
     hashed: list[str] = []
     real = verify.file_sha256
-    monkeypatch.setattr(verify, "file_sha256", lambda path: hashed.append(path.name) or real(path))
+
+    def counting(path: Path) -> str:
+        hashed.append(path.name)
+        return real(path)
+
+    monkeypatch.setattr(verify, "file_sha256", counting)
     for stamp in load_index(index_dir).manifest["stamps"]["files"].values():
         assert stamp  # every file has one, the linked ones included
     monkeypatch.setattr(verify, "RACY_NS", 0)  # files written a moment ago count as settled here
