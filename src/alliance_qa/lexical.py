@@ -163,18 +163,27 @@ class WordCounts:
 
     @classmethod
     def join(cls, parts: Sequence[WordCounts]) -> WordCounts:
-        """The documents of ``parts``, in order, over the sorted union of the words they use."""
-        used = [np.unique(p.indices) for p in parts]
-        words = sorted({p.words[i] for p, u in zip(parts, used, strict=True) for i in u.tolist()})
-        where = {w: i for i, w in enumerate(words)}
+        """The documents of ``parts``, in order, over the sorted union of the words they use.
+
+        Parts sharing one vocabulary (rows of one saved build) are remapped together: the cost is one pass over
+        each distinct vocabulary, not one per part."""
+        vocabularies: dict[int, tuple[tuple[str, ...], list[np.ndarray]]] = {}
+        for part in parts:
+            vocabularies.setdefault(id(part.words), (part.words, []))[1].append(part.indices)
+        used: set[str] = set()
+        for words, indices in vocabularies.values():
+            found = np.unique(np.concatenate(indices)) if indices else np.zeros(0, np.int32)
+            used.update(words[i] for i in found.tolist())
+        vocabulary = sorted(used)
+        where = {w: i for i, w in enumerate(vocabulary)}
+        remaps = {key: np.array([where.get(w, -1) for w in words], dtype=np.int32) for key, (words, _) in vocabularies.items()}
         indptr, indices, counts, at = [np.zeros(1, np.int64)], [], [], 0
         for part in parts:
-            remap = np.array([where.get(w, -1) for w in part.words], dtype=np.int32) if part.words else np.zeros(0, np.int32)
-            indices.append(remap[part.indices] if len(part.indices) else np.zeros(0, np.int32))
+            indices.append(remaps[id(part.words)][part.indices] if len(part.indices) else np.zeros(0, np.int32))
             counts.append(part.counts)
             indptr.append(part.indptr[1:] + at)
             at += int(part.indptr[-1])
-        return cls(tuple(words), np.concatenate(indptr).astype(np.int64),
+        return cls(tuple(vocabulary), np.concatenate(indptr).astype(np.int64),
                    np.concatenate(indices).astype(np.int32) if indices else np.zeros(0, np.int32),
                    np.concatenate(counts).astype(np.int32) if counts else np.zeros(0, np.int32))
 

@@ -12,6 +12,7 @@ Layout of the index folder (only ``README.md`` is kept in git)::
       builds/<build id>/*.offsets.npy               where each line of the .jsonl files starts (rows.py)
       builds/<build id>/units.npy, lexical.json ... the retrieval tables and keyword index (prepared.py)
       builds/<build id>/profile.json                the corpus profile (profile.py)
+      builds/<build id>/delta.*, order.*.npy        a delta over linked base files (delta.py, segments.py)
       .build.lock                                   held while a build runs
 
 :func:`write_build` writes a complete build into ``builds/.tmp-<id>/``, fsyncs it,
