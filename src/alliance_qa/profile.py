@@ -30,7 +30,7 @@ from __future__ import annotations
 import logging
 import re
 import tomllib
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -369,12 +369,13 @@ def _positions_by_document(loaded: LoadedIndex) -> dict[str, tuple[list[int], st
     return {path: ([p for p, _, _ in rows], _fingerprint((i, h) for _, i, h in rows)) for path, rows in found.items()}
 
 
-def _document(path: str, sections: Sequence[Section], overrides: Overrides, before: DocumentProfile | None,
+def _document(path: str, read: Callable[[], list[Section]], overrides: Overrides, before: DocumentProfile | None,
               fingerprint: str) -> DocumentProfile:
-    """The profile of one document, reused from ``before`` (the previous build's) when its ``fingerprint`` matches
-    (``sections`` is then not read: it may be a lazy list)."""
+    """The profile of one document, reused from ``before`` (the previous build's) when its ``fingerprint`` matches;
+    only otherwise are its sections read (``read``)."""
     if before is not None and before.fingerprint == fingerprint:
         return before
+    sections = read()
     title = document_title(sections, path)
     word = section_word(sections, title)
     return DocumentProfile(path, title, word, len(sections), parties_of(sections, overrides.aliases), fingerprint)
@@ -420,7 +421,10 @@ def make_profile(
         before = None  # the overrides (aliases, title ...) changed: derive everything again
     earlier = {d.path: d for d in before.documents} if before is not None else {}
     positions = _positions_by_document(loaded)
-    documents = [_document(path, [loaded.sections[i] for i in rows], overrides, earlier.get(path), fingerprint)
+    def reader(rows: list[int]) -> Callable[[], list[Section]]:
+        return lambda: [loaded.sections[i] for i in rows]
+
+    documents = [_document(path, reader(rows), overrides, earlier.get(path), fingerprint)
                  for path, (rows, fingerprint) in positions.items()]
     if overrides.title:
         title = overrides.title

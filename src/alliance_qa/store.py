@@ -104,6 +104,11 @@ def is_our_build(path: Path) -> bool:
         if entry.is_symlink() or not entry.is_file() or not (entry.name in LAYOUT_FILES or entry.name.endswith(".json")):
             return False
     try:
+        with (path / "manifest.json").open("rb") as fh:
+            head = fh.read(4096)  # the build id comes first; a large build's manifest is tens of MB
+        named = re.search(rb'"build_id": *"([^"]*)"', head)
+        if named:
+            return named.group(1).decode("utf-8", "replace") == path.name
         manifest = json.loads((path / "manifest.json").read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return True
