@@ -189,3 +189,19 @@ def parsed_files(monkeypatch: pytest.MonkeyPatch) -> list[str]:
 
     monkeypatch.setattr(corpus_module, "parse_document", parse_document)
     return parsed
+
+
+@pytest.fixture
+def hashed_files(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The names of the index files hashed from now on (``verify.file_sha256``), in order."""
+    from alliance_qa import verify
+
+    hashed: list[str] = []
+    real = verify.file_sha256
+
+    def counting(path: Path) -> str:
+        hashed.append(path.name)
+        return real(path)
+
+    monkeypatch.setattr(verify, "file_sha256", counting)
+    return hashed

@@ -145,20 +145,13 @@ def test_a_damaged_delta_falls_back_to_the_build_before_it(corpus: Path, tmp_pat
 
 
 def test_loading_a_delta_hashes_only_what_it_wrote(
-    corpus: Path, tmp_path: Path, fake_model: HashEmbedder, monkeypatch: pytest.MonkeyPatch
+    corpus: Path, tmp_path: Path, fake_model: HashEmbedder, monkeypatch: pytest.MonkeyPatch, hashed_files: list[str]
 ) -> None:
     index_dir = tmp_path / "index"
     build_index(corpus, index_dir, fake_model, model=fake_model.name)
     edit(corpus / "article.txt", "Rajin", "Rajin and Chongjin")
     build_index(corpus, index_dir, fake_model, model=fake_model.name)
-    hashed: list[str] = []
-    real = verify.file_sha256
-
-    def counting(path: Path) -> str:
-        hashed.append(path.name)
-        return real(path)
-
-    monkeypatch.setattr(verify, "file_sha256", counting)
+    hashed = hashed_files
     for stamp in load_index(index_dir).manifest["stamps"]["files"].values():
         assert stamp  # every file has one, the linked ones included
     monkeypatch.setattr(verify, "RACY_NS", 0)  # files written a moment ago count as settled here

@@ -120,20 +120,13 @@ def test_malformed_tables_with_matching_checksums_are_reported_not_raised(good: 
 
 
 def test_untouched_files_are_not_hashed_again_and_a_rewritten_one_is(
-    corpus_dir: Path, tmp_path: Path, fake_embedder: HashEmbedder, monkeypatch: pytest.MonkeyPatch
+    corpus_dir: Path, tmp_path: Path, fake_embedder: HashEmbedder, monkeypatch: pytest.MonkeyPatch, hashed_files: list[str]
 ) -> None:
     index_dir = tmp_path / "own"  # built in place: a copy's files have new inodes, so they are always hashed
     build_index(corpus_dir, index_dir, fake_embedder, model=fake_embedder.name)
     build = current(index_dir)
     manifest = json.loads((build / "manifest.json").read_text())
-    hashed: list[str] = []
-    real = verify.file_sha256
-
-    def counting(path: Path) -> str:
-        hashed.append(path.name)
-        return real(path)
-
-    monkeypatch.setattr(verify, "file_sha256", counting)
+    hashed = hashed_files
 
     latest = max((build / name).stat().st_mtime_ns for name in manifest["sha256"])
     manifest["stamps"]["taken_ns"] = latest + verify.RACY_NS // 2  # stamps taken right after the last write: racy

@@ -58,7 +58,36 @@ def read_jsonl(path: Path) -> list[dict[str, Any]]:
     return parse_jsonl(path.read_text(encoding="utf-8"))
 
 
-class JsonlRows(Sequence[T]):
+class LazyRows(Sequence[T]):
+    """A read-only sequence whose rows are made one at a time (:meth:`row`), compared by content."""
+
+    def row(self, index: int) -> T:
+        """Row ``index`` (0 <= index < len)."""
+        raise NotImplementedError
+
+    @overload
+    def __getitem__(self, index: int) -> T: ...
+    @overload
+    def __getitem__(self, index: slice) -> list[T]: ...
+    def __getitem__(self, index: int | slice) -> T | list[T]:
+        if isinstance(index, slice):
+            return [self.row(i) for i in range(*index.indices(len(self)))]
+        n = len(self)
+        i = int(index) + n if index < 0 else int(index)
+        if not 0 <= i < n:
+            raise IndexError(f"row {index} of {n}")
+        return self.row(i)
+
+    def __eq__(self, other: object) -> bool:
+        """Equal to any sequence (a list, another file's rows) holding equal rows in the same order."""
+        if not isinstance(other, Sequence) or isinstance(other, (str, bytes)):
+            return NotImplemented
+        return len(self) == len(other) and list(self) == list(other)
+
+    __hash__ = None  # type: ignore[assignment]  # mutable-like: compared by content
+
+
+class JsonlRows(LazyRows[T]):
     """The rows of a JSON-lines file as a read-only sequence, each parsed (by ``parse``) when first read.
 
     The file is mapped into memory when the sequence is made, so it stays readable
@@ -80,32 +109,15 @@ class JsonlRows(Sequence[T]):
     def __len__(self) -> int:
         return len(self._offsets) - 1
 
-    @overload
-    def __getitem__(self, index: int) -> T: ...
-    @overload
-    def __getitem__(self, index: slice) -> list[T]: ...
-    def __getitem__(self, index: int | slice) -> T | list[T]:
-        if isinstance(index, slice):
-            return [self[i] for i in range(*index.indices(len(self)))]
-        n = len(self)
-        i = int(index) + n if index < 0 else int(index)
-        if not 0 <= i < n:
-            raise IndexError(f"row {index} of {n}")
-        found = self._cache.get(i)
+    def row(self, index: int) -> T:
+        """Row ``index``, parsed when first read (a few thousand are kept)."""
+        found = self._cache.get(index)
         if found is None:
-            found = self._parse(json.loads(self._data[self._offsets[i] : self._offsets[i + 1]]))
+            found = self._parse(json.loads(self._data[self._offsets[index] : self._offsets[index + 1]]))
             if len(self._cache) >= CACHE_ROWS:
                 self._cache.clear()
-            self._cache[i] = found
+            self._cache[index] = found
         return found
-
-    def __eq__(self, other: object) -> bool:
-        """Equal to any sequence (a list, another file's rows) holding equal rows in the same order."""
-        if not isinstance(other, Sequence) or isinstance(other, (str, bytes)):
-            return NotImplemented
-        return len(self) == len(other) and list(self) == list(other)
-
-    __hash__ = None  # type: ignore[assignment]  # mutable-like: compared by content
 
     def __iter__(self) -> Iterator[T]:
         if not len(self):

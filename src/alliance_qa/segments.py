@@ -23,11 +23,12 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any, TypeVar, overload
+from typing import Any, TypeVar
 
 import numpy as np
 
 from .ann import search as ann_search
+from .rows import LazyRows
 
 T = TypeVar("T")
 
@@ -36,26 +37,26 @@ DELTA_FILES = ("delta.sections.jsonl", "delta.sections.offsets.npy", "delta.unit
                "delta.vectors.npy", "order.sections.npy", "order.units.npy")
 
 
-class Ordered(Sequence[T]):
+def _checked(order: np.ndarray, base: int, delta: int) -> np.ndarray:
+    """``order`` as int64, or ``ValueError`` if it names a row outside the ``base`` + ``delta`` rows."""
+    order = np.asarray(order, dtype=np.int64)
+    if order.ndim != 1 or (len(order) and (int(order.min()) < 0 or int(order.max()) >= base + delta)):
+        raise ValueError(f"an order names rows outside its {base} + {delta} rows")
+    return order
+
+
+class Ordered(LazyRows[T]):
     """The rows of ``base`` then ``delta`` (each a sequence), read in the order of ``order``."""
 
     def __init__(self, base: Sequence[T], delta: Sequence[T], order: np.ndarray) -> None:
         self.base, self.delta = base, delta
-        self.order = np.asarray(order, dtype=np.int64)
-        bad = self.order.ndim != 1 or (len(self.order) and (int(self.order.min()) < 0 or int(self.order.max()) >= len(base) + len(delta)))
-        if bad:
-            raise ValueError(f"an order names rows outside its {len(base)} + {len(delta)} rows")
+        self.order = _checked(order, len(base), len(delta))
 
     def __len__(self) -> int:
         return len(self.order)
 
-    @overload
-    def __getitem__(self, index: int) -> T: ...
-    @overload
-    def __getitem__(self, index: slice) -> list[T]: ...
-    def __getitem__(self, index: int | slice) -> T | list[T]:
-        if isinstance(index, slice):
-            return [self[i] for i in range(*index.indices(len(self)))]
+    def row(self, index: int) -> T:
+        """Row ``index`` of the build: a row of the base or of the delta."""
         row = int(self.order[index])
         n = len(self.base)
         return self.base[row] if row < n else self.delta[row - n]
@@ -64,25 +65,15 @@ class Ordered(Sequence[T]):
         rows = [*self.base, *self.delta]  # one read of each segment, not one per row
         return iter([rows[i] for i in self.order.tolist()])
 
-    def __eq__(self, other: object) -> bool:
-        """Equal to any sequence holding equal rows in the same order."""
-        if not isinstance(other, Sequence) or isinstance(other, (str, bytes)):
-            return NotImplemented
-        return len(self) == len(other) and list(self) == list(other)
-
-    __hash__ = None  # type: ignore[assignment]
-
 
 class OrderedVectors:
     """The vectors of ``base`` then ``delta`` in the order of ``order``, gathered for the rows indexed."""
 
     def __init__(self, base: np.ndarray, delta: np.ndarray, order: np.ndarray) -> None:
         self.base, self.delta = base, delta
-        self.order = np.asarray(order, dtype=np.int64)
         if base.ndim != 2 or delta.ndim != 2 or base.shape[1] != delta.shape[1]:
             raise ValueError(f"base vectors {base.shape} and delta vectors {delta.shape} do not fit together")
-        if len(self.order) and (int(self.order.min()) < 0 or int(self.order.max()) >= len(base) + len(delta)):
-            raise ValueError(f"an order names rows outside its {len(base)} + {len(delta)} vectors")
+        self.order = _checked(order, len(base), len(delta))
         self.shape = (len(self.order), int(base.shape[1]))
         self.ndim = 2
         self.dtype = np.dtype(np.float32)
