@@ -17,7 +17,8 @@ import pytest
 
 from alliance_qa import delta, verify
 from alliance_qa.assistant import Assistant
-from alliance_qa.build import build_index
+from alliance_qa.build import build_index, edited_reasons, stale_reasons
+from alliance_qa.corpus import corpus_fingerprint, read_corpus
 from alliance_qa.load import load_index
 from alliance_qa.prepared import WORD_COUNT_FILES
 from alliance_qa.rows import JsonlRows
@@ -184,3 +185,28 @@ def test_a_build_saved_without_word_counts_is_read_lazily_and_its_next_edit_writ
     rebuilt = load_index(index_dir)
     assert "delta" not in rebuilt.manifest and set(WORD_COUNT_FILES) <= set(rebuilt.manifest["files"])
     assert_equals_fresh(corpus, index_dir, fake_model, tmp_path)
+
+
+def test_noticing_edits_reads_only_the_edited_files_and_says_what_reading_everything_says(
+    corpus: Path, tmp_path: Path, fake_model: HashEmbedder, parsed_files: list[str]
+) -> None:
+    index_dir = tmp_path / "index"
+    build_index(corpus, index_dir, fake_model, model=fake_model.name)
+    loaded = load_index(index_dir)
+    guide = next((corpus / "markdown-guide").glob("*.md"))
+    edits = [
+        lambda: None,
+        lambda: edit(corpus / "article.txt", "Rajin", "Rajin and Chongjin"),
+        lambda: (corpus / "new.md").write_text("# New\n\nA new document about zebra crossings.\n", encoding="utf-8"),
+        lambda: guide.unlink(),
+        lambda: (corpus / "new.md").write_text("", encoding="utf-8"),
+    ]
+    for number, step in enumerate(edits):
+        step()
+        fingerprint = corpus_fingerprint(corpus)
+        parsed_files.clear()
+        quick = edited_reasons(loaded, corpus, fingerprint, fake_model.name)
+        read = len(parsed_files)
+        sections, _ = read_corpus(corpus, reuse=loaded.sections_by_file(fingerprint))
+        assert quick == stale_reasons(loaded, sections, fake_model.name), number
+        assert read == [0, 1, 2, 2, 1][number], number  # the article, the new file (not once emptied), never the guide

@@ -23,7 +23,7 @@ import numpy as np
 
 from .answer import Answer, Turn, env_abstain_below, respond
 from .batch import encode_batched
-from .build import BuildReport, build_index, stale_reasons
+from .build import BuildReport, build_index, edited_reasons, stale_reasons
 from .config import MAX_QUESTION_CHARS, PathLike, Settings
 from .corpus import corpus_fingerprint, read_corpus
 from .embed import Embedder, load_embedder
@@ -218,13 +218,15 @@ class Assistant:
     def _check_corpus(self, state: _State, *, rebuild: bool) -> None:
         """Compare the corpus with the served index; rebuild or set :attr:`notice` when it changed."""
         try:
-            # the files unchanged since the served build are taken from it, so only the edited ones are parsed
-            reuse = state.index.sections_by_file(self._corpus_fingerprint())
-            sections, _ = read_corpus(self.settings.corpus_dir, reuse=reuse)
+            # only the files edited since the served build are read (a large build's sections are not parsed)
+            fingerprint = self._corpus_fingerprint()
+            reasons = edited_reasons(state.index, self.settings.corpus_dir, fingerprint, self.settings.model)
+            if reasons is None:  # the whole corpus, its unchanged files taken from the served build
+                sections, _ = read_corpus(self.settings.corpus_dir, reuse=state.index.sections_by_file(fingerprint))
+                reasons = stale_reasons(state.index, sections, self.settings.model)
         except Exception as exc:  # the corpus is broken: keep serving the last good index
             self.notice = f"The corpus cannot be read ({without_paths(str(exc))}); answers come from the last built index."
             return
-        reasons = stale_reasons(state.index, sections, self.settings.model)
         if not reasons:
             self.notice = None
         elif rebuild:

@@ -34,7 +34,7 @@ from .chunk import (
     window_parts,
     word_count_tokens,
 )
-from .corpus import PARSER_VERSION, Section, corpus_fingerprint, read_corpus
+from .corpus import PARSER_VERSION, Section, corpus_fingerprint, read_corpus, read_document
 from .embed import Progress, encode_windows, longest_first
 from .errors import CorpusError, IndexStateError, ModelError
 from .load import FORMAT_VERSION, LoadedIndex, current_build, load_index
@@ -80,16 +80,39 @@ class BuildReport:
 
 def stale_reasons(loaded: LoadedIndex, sections: list[Section], model: str) -> list[str]:
     """Say why ``loaded`` does not match the corpus ``sections`` and ``model``; empty when it does."""
+    built = {sid: info["hash"] for sid, info in loaded.manifest.get("sections", {}).items()}
+    now = {s.id: s.content_hash for s in sections}
+    changed = sum(1 for sid, h in now.items() if built.get(sid) != h)
+    return _reasons(loaded, model, changed, len(set(built) - set(now)))
+
+
+def edited_reasons(loaded: LoadedIndex, corpus_dir: Path, fingerprint: dict[str, tuple[int, int]], model: str) -> list[str] | None:
+    """:func:`stale_reasons` reading only the corpus files whose size or modification time in ``fingerprint`` (the
+    corpus now) differ from those ``loaded`` was built from; ``None`` when that cannot tell (a build without a
+    fingerprint, another parser or normalization, an unreadable corpus folder): read the whole corpus then.
+    Raises :class:`CorpusError` for an edited file that cannot be read."""
+    stamps = loaded.corpus_fingerprint
+    if not fingerprint or stamps is None or loaded.manifest.get("parser_version") != PARSER_VERSION or \
+            loaded.manifest.get("normalization_version") != NORMALIZATION_VERSION:
+        return None
+    edited = [name for name, stamp in fingerprint.items() if stamps.get(name) != tuple(stamp)]
+    touched = {*edited, *(set(stamps) - set(fingerprint))}
+    entries = loaded.manifest["sections"]
+    before = {sid for sid, info in entries.items() if info["source"] in touched} if touched else set()
+    now: dict[str, str] = {}
+    for name in edited:
+        now.update((s.id, s.content_hash) for s in read_document(corpus_dir / name, name)[0])
+    changed = sum(1 for sid, h in now.items() if entries.get(sid, {}).get("hash") != h)
+    return _reasons(loaded, model, changed, len(before - set(now)))
+
+
+def _reasons(loaded: LoadedIndex, model: str, changed: int, removed: int) -> list[str]:
     reasons = []
     manifest = loaded.manifest
     if manifest.get("model") != model:
         reasons.append(f"index was built with model {manifest.get('model')!r}, the configured model is {model!r}")
     if manifest.get("normalization_version") != NORMALIZATION_VERSION:
         reasons.append("index was built with another text normalization")
-    built = {sid: info["hash"] for sid, info in manifest.get("sections", {}).items()}
-    now = {s.id: s.content_hash for s in sections}
-    changed = sum(1 for sid, h in now.items() if built.get(sid) != h)
-    removed = len(set(built) - set(now))
     if changed or removed:
         reasons.append(f"corpus changed since the index was built ({counted(changed, 'section')} new or edited, {removed} removed)")
     return reasons
