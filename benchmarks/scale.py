@@ -143,7 +143,6 @@ def run_query(root: Path, vectors: str, *, count: int = 200, asks: int = 100) ->
     """Load the index under ``root``; time searches, recall@10 against exact search, and ``ask()``."""
     import faiss
 
-    from alliance_qa.ann import approximate_recall
     from alliance_qa.assistant import Assistant
     from alliance_qa.load import load_index
 
@@ -165,15 +164,18 @@ def run_query(root: Path, vectors: str, *, count: int = 200, asks: int = 100) ->
         "search": summary(search_s),
     }
     if not loaded.exact:
-        truth, _ = faiss.knn(query_vectors, loaded.vectors, 10, metric=faiss.METRIC_INNER_PRODUCT)
-        result["recall_at_10"] = round(approximate_recall(loaded.faiss_index, np.asarray(loaded.vectors), query_vectors, truth), 4)
-        _, raw = loaded.faiss_index.search(query_vectors, 10)  # the index alone, without exact re-scoring
-        hits = sum(
-            int(np.sum(loaded.vectors[r[r >= 0]] @ q >= t[9] - 1e-5)) for q, r, t in zip(query_vectors, raw, truth, strict=True)
-        )
-        result["recall_at_10_without_rescoring"] = round(hits / (10 * len(query_vectors)), 4)
+        every = np.ascontiguousarray(loaded.vectors, dtype=np.float32)  # a delta build's too, in its own row order
+        truth, _ = faiss.knn(query_vectors, every, 10, metric=faiss.METRIC_INNER_PRODUCT)
+        served = [loaded.search(q, 10)[1] for q in query_vectors]  # as answers get them (a delta's rows mapped)
+        result["recall_at_10"] = round(_recall(every, query_vectors, served, truth), 4)
+        _, raw = loaded.faiss_index.search(query_vectors, 10)  # the (base) index alone, without exact re-scoring
+        if loaded.segments is not None:
+            raw = np.where(raw >= 0, loaded.segments.where[np.maximum(raw, 0)], -1)  # deleted rows: -1
+        result["recall_at_10_without_rescoring"] = round(_recall(every, query_vectors, list(raw), truth), 4)
+        if loaded.segments is not None:
+            result["delta"] = dict(loaded.manifest["delta"], deleted=loaded.segments.deleted)
         flat = faiss.IndexFlatIP(loaded.dimension)
-        flat.add(np.ascontiguousarray(loaded.vectors))
+        flat.add(every)
         flat_s = []
         for vector in query_vectors[:50]:
             t0 = time.perf_counter()
@@ -201,6 +203,12 @@ def run_query(root: Path, vectors: str, *, count: int = 200, asks: int = 100) ->
     result["ask_vs_limit"] = _ask_vs_limit(root, loaded, asked[1 + asks :], embedder)
     result["query_peak_rss_mb"] = peak_rss_mb()
     return result
+
+
+def _recall(vectors: np.ndarray, queries: np.ndarray, found: list[np.ndarray], truth: np.ndarray) -> float:
+    """Recall@10 of the rows ``found`` per query against the exact top-10 scores ``truth`` (ties count)."""
+    hits = sum(int(np.sum(vectors[r[r >= 0]] @ q >= t[9] - 1e-5)) for q, r, t in zip(queries, found, truth, strict=True))
+    return hits / (10 * len(queries))
 
 
 class _RealQuestions:
