@@ -19,6 +19,7 @@ from alliance_qa import delta, verify
 from alliance_qa.assistant import Assistant
 from alliance_qa.build import build_index, edited_reasons, stale_reasons
 from alliance_qa.corpus import corpus_fingerprint, read_corpus
+from alliance_qa.embed import SentenceTransformerEmbedder
 from alliance_qa.load import load_index
 from alliance_qa.prepared import WORD_COUNT_FILES
 from alliance_qa.rows import JsonlRows
@@ -47,9 +48,10 @@ def corpus(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return folder
 
 
-def answers(corpus_dir: Path, index_dir: Path, embedder: HashEmbedder) -> list[tuple[str, list[str]]]:
+def answers(corpus_dir: Path, index_dir: Path, embedder: HashEmbedder | SentenceTransformerEmbedder,
+            questions: tuple[str, ...] = QUESTIONS) -> list[tuple[str, list[str]]]:
     qa = Assistant(corpus_dir, index_dir, embedder.name, embedder=embedder, auto_build=False)
-    return [(a.text, [c.section_id for c in a.citations]) for a in (qa.ask(q) for q in QUESTIONS)]
+    return [(a.text, [c.section_id for c in a.citations]) for a in (qa.ask(q) for q in questions)]
 
 
 def assert_equals_fresh(corpus_dir: Path, index_dir: Path, embedder: HashEmbedder, tmp_path: Path) -> None:
@@ -210,3 +212,18 @@ def test_noticing_edits_reads_only_the_edited_files_and_says_what_reading_everyt
         sections, _ = read_corpus(corpus, reuse=loaded.sections_by_file(fingerprint))
         assert quick == stale_reasons(loaded, sections, fake_model.name), number
         assert read == [0, 1, 2, 2, 1][number], number  # the article, the new file (not once emptied), never the guide
+
+
+def test_with_the_real_model_a_delta_answers_as_a_fresh_build(
+    corpus: Path, tmp_path: Path, embedder: SentenceTransformerEmbedder
+) -> None:
+    index_dir, fresh_dir = tmp_path / "index", tmp_path / "fresh"
+    build_index(corpus, index_dir, embedder, model=embedder.name)
+    edit(corpus / "article.txt", "Rajin", "Rajin and Chongjin")
+    report = build_index(corpus, index_dir, embedder, model=embedder.name)
+    assert "delta" in load_index(index_dir).manifest and report.sections_embedded == 1
+    build_index(corpus, fresh_dir, embedder, model=embedder.name, full=True)
+    asked = (*QUESTIONS, "Which ports does Russia want to use?")
+    got = answers(corpus, index_dir, embedder, asked)
+    assert got == answers(corpus, fresh_dir, embedder, asked)
+    assert "Chongjin" in got[-1][0] and got[-1][1][0] == "article.txt#8"
