@@ -127,10 +127,14 @@ def test_a_delta_past_its_share_is_merged_into_a_whole_build(
 ) -> None:
     index_dir = tmp_path / "index"
     build_index(corpus, index_dir, fake_model, model=fake_model.name)
-    monkeypatch.setattr(delta, "MERGE_SHARE", 0.01)
     edit(corpus / "article.txt", "Rajin", "Rajin and Chongjin")
     build_index(corpus, index_dir, fake_model, model=fake_model.name)
-    assert "delta" not in load_index(index_dir).manifest  # written whole: the merge
+    assert "delta" in load_index(index_dir).manifest
+    monkeypatch.setattr(delta, "MERGE_SHARE", 0.01)
+    edit(next((corpus / "numbered-txt").glob("*.txt")), "\n2. ", "\n2. Tools and ")
+    report = build_index(corpus, index_dir, fake_model, model=fake_model.name)
+    assert "delta" not in load_index(index_dir).manifest  # written whole, every vector but the edit's kept
+    assert report.sections_embedded == 1 and report.embedded <= 3 and report.removed == 0
     assert_equals_fresh(corpus, index_dir, fake_model, tmp_path)
 
 

@@ -291,8 +291,8 @@ def build_index(
     if earlier is not None and not full and delta.large_enough(earlier):  # a small edit of a large build: a delta
         with build_lock(index_dir, lock_timeout):
             if earlier.path == current_build(index_dir):
-                report = delta.build_delta(corpus_dir, index_dir, embedder, earlier, fingerprint, model=model, chunking=chunking,
-                                     started=started)
+                report = delta.build_delta(corpus_dir, index_dir, embedder, earlier, fingerprint, model=model,
+                                           chunking=chunking, started=started)
                 if report is not None:
                     return report
     if earlier is not None and not full:  # read its sections once: the parse reuse, the emptied-file check and
