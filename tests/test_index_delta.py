@@ -8,6 +8,7 @@ that the real model's answers hold is test_quality's.
 
 from __future__ import annotations
 
+import errno
 import json
 import shutil
 from pathlib import Path
@@ -20,6 +21,7 @@ from alliance_qa.assistant import Assistant
 from alliance_qa.build import build_index, edited_reasons, stale_reasons
 from alliance_qa.corpus import corpus_fingerprint, read_corpus
 from alliance_qa.embed import SentenceTransformerEmbedder
+from alliance_qa.errors import BuildError
 from alliance_qa.load import load_index
 from alliance_qa.prepared import WORD_COUNT_FILES
 from alliance_qa.rows import JsonlRows
@@ -231,3 +233,27 @@ def test_with_the_real_model_a_delta_answers_as_a_fresh_build(
     got = answers(corpus, index_dir, embedder, asked)
     assert got == answers(corpus, fresh_dir, embedder, asked)
     assert "Chongjin" in got[-1][0] and got[-1][1][0] == "article.txt#8"
+
+
+def test_a_delta_that_fails_to_write_leaves_the_current_build_answering(
+    corpus: Path, tmp_path: Path, fake_model: HashEmbedder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    index_dir = tmp_path / "index"
+    build_index(corpus, index_dir, fake_model, model=fake_model.name)
+    before = load_index(index_dir).path
+    edit(corpus / "article.txt", "Rajin", "Rajin and Chongjin")
+    real_save = np.save
+
+    def full_disk(path: object, data: object, **options: object) -> None:
+        if str(path).endswith("delta.vectors.npy"):
+            raise OSError(errno.ENOSPC, "No space left on device")
+        real_save(path, data, **options)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(np, "save", full_disk)
+    with pytest.raises(BuildError, match="No space left on device"):
+        build_index(corpus, index_dir, fake_model, model=fake_model.name)
+    monkeypatch.undo()
+    assert load_index(index_dir).path == before and not list((index_dir / "builds").glob(".tmp-*"))
+    assert (before / "vectors.npy").stat().st_nlink == 1  # the linked copy went with the temporary folder
+    qa = Assistant(corpus, index_dir, fake_model.name, embedder=fake_model, auto_build=False)
+    assert qa.ask(QUESTIONS[0]).citations and qa.notice is not None and "edited" in qa.notice
