@@ -39,10 +39,10 @@ from .build import (
 )
 from .chunk import Unit
 from .corpus import PARSER_VERSION, Section, read_document
-from .lexical import LexicalIndex, WordCounts, count_words
+from .lexical import LexicalIndex, WordCounts
 from .load import FORMAT_VERSION, LoadedIndex
 from .normalize import NORMALIZATION_VERSION
-from .prepared import KINDS, Prepared, bm25_text
+from .prepared import Prepared, prepare
 from .segments import Ordered, OrderedVectors, Segments
 from .store import new_manifest, section_entry, write_build
 from .walk import corpus_files
@@ -170,7 +170,6 @@ def build_delta(
     section_doc: list[np.ndarray] = []
     commons: list[np.ndarray] = []
     words: list[WordCounts] = []
-    codes = {kind: code for code, kind in enumerate(KINDS)}
     at_section = at_unit = 0  # rows of the new build so far
     next_unit = 0  # next unit of `units` (the files read again, in order)
     for number, (_, entry) in enumerate(plan):
@@ -191,19 +190,13 @@ def build_delta(
             continue
         rows_here: list[int] = []  # rows of `units` for this document
         sources: list[int] = []
-        kinds, sentences, counted = [], [], []
-        for position, section in enumerate(entry):
+        for section in entry:
             p = same_section.get(section.id)
             sources.append(p if p is not None and previous.sections[p] == section else -1 - len(fresh_sections))
             if sources[-1] < 0:
                 fresh_sections.append(section)
             while next_unit < len(units) and units[next_unit].section_id == section.id:
-                unit = units[next_unit]
                 rows_here.append(next_unit)
-                kinds.append(codes[unit.kind])
-                sentences.append(-1 if unit.sentence is None else unit.sentence)
-                counted.append(not (section.intro and unit.text.strip() == section.title.strip()))
-                tables["unit_section"].append(np.array([at_section + position], dtype=np.int32))
                 next_unit += 1
         for row in rows_here:
             local = int(source[row])
@@ -214,18 +207,13 @@ def build_delta(
                 fresh_units.append(units[row])
                 fresh_vectors.append(row)
         section_src.append(np.array(sources, dtype=np.int64))
-        mine = vectors[rows_here]
-        mean = mine.mean(axis=0) if len(mine) else np.zeros(previous.dimension, np.float32)
-        norm = float(np.linalg.norm(mean))
-        common = mean / norm if norm > 0 else mean
-        commons.append(common.astype(np.float32))
-        tables["unit_kind"].append(np.array(kinds, dtype=np.int32))
-        tables["unit_sentence"].append(np.array(sentences, dtype=np.int32))
-        tables["unit_counted"].append(np.array(counted, dtype=bool))
-        tables["unit_common"].append(np.einsum("ij,j->i", mine, commons[-1]).astype(np.float32) if len(mine) else np.zeros(0, np.float32))
-        tables["section_intro"].append(np.array([s.intro for s in entry], dtype=bool))
-        tables["section_sentences"].append(np.array([len(s.sentences) for s in entry], dtype=np.int32))
-        words.append(count_words([bm25_text(s) for s in entry]))
+        alone = prepare(entry, [units[r] for r in rows_here], vectors[rows_here].reshape(len(rows_here), previous.dimension))
+        tables["unit_section"].append(alone.unit_section + at_section)  # the document's tables, as a whole build's
+        for name in ("unit_kind", "unit_sentence", "unit_counted", "unit_common", "section_intro", "section_sentences"):
+            tables[name].append(getattr(alone, name))
+        commons.append(alone.commons[0])
+        assert alone.lexical.counts is not None
+        words.append(alone.lexical.counts)
         section_doc.append(np.full(len(entry), number, dtype=np.int32))
         at_section, at_unit = at_section + len(entry), at_unit + len(rows_here)
     if next_unit != len(units):  # pragma: no cover - units come section by section, in order
