@@ -347,12 +347,8 @@ def candidate_examples(sections: Sequence[Section], word: str, texts: dict[str, 
     return out
 
 
-def document_fingerprint(sections: Sequence[Section]) -> str:
-    """SHA-256 of a document's section ids and content hashes, in order: equal when nothing in it changed."""
-    return _fingerprint((s.id, s.content_hash) for s in sections)
-
-
-def _fingerprint(pairs: Iterable[tuple[str, str]]) -> str:
+def document_fingerprint(pairs: Iterable[tuple[str, str]]) -> str:
+    """SHA-256 of a document's ``(section id, content hash)`` pairs, in order: equal when nothing in it changed."""
     import hashlib
 
     digest = hashlib.sha256()
@@ -366,7 +362,7 @@ def _positions_by_document(loaded: LoadedIndex) -> dict[str, tuple[list[int], st
     found: dict[str, list[tuple[int, str, str]]] = {}
     for position, (section_id, info) in enumerate(loaded.manifest["sections"].items()):
         found.setdefault(info["source"], []).append((position, section_id, info["hash"]))
-    return {path: ([p for p, _, _ in rows], _fingerprint((i, h) for _, i, h in rows)) for path, rows in found.items()}
+    return {path: ([p for p, _, _ in rows], document_fingerprint((i, h) for _, i, h in rows)) for path, rows in found.items()}
 
 
 def _document(path: str, read: Callable[[], list[Section]], overrides: Overrides, before: DocumentProfile | None,
@@ -421,6 +417,7 @@ def make_profile(
         before = None  # the overrides (aliases, title ...) changed: derive everything again
     earlier = {d.path: d for d in before.documents} if before is not None else {}
     positions = _positions_by_document(loaded)
+
     def reader(rows: list[int]) -> Callable[[], list[Section]]:
         return lambda: [loaded.sections[i] for i in rows]
 
