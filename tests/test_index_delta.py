@@ -50,6 +50,14 @@ def corpus(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return folder
 
 
+@pytest.fixture
+def built(corpus: Path, tmp_path: Path, fake_model: HashEmbedder) -> Path:
+    """The index folder of a first (whole) build of ``corpus``."""
+    index_dir = tmp_path / "index"
+    build_index(corpus, index_dir, fake_model, model=fake_model.name)
+    return index_dir
+
+
 def answers(corpus_dir: Path, index_dir: Path, embedder: HashEmbedder | SentenceTransformerEmbedder,
             questions: tuple[str, ...] = QUESTIONS) -> list[tuple[str, list[str]]]:
     qa = Assistant(corpus_dir, index_dir, embedder.name, embedder=embedder, auto_build=False)
@@ -78,9 +86,10 @@ def edit(path: Path, old: str, new: str) -> None:
     path.write_text(text.replace(old, new, 1), encoding="utf-8")
 
 
-def test_every_kind_of_edit_as_a_delta_equals_a_fresh_build(corpus: Path, tmp_path: Path, fake_model: HashEmbedder) -> None:
-    index_dir = tmp_path / "index"
-    build_index(corpus, index_dir, fake_model, model=fake_model.name)
+def test_every_kind_of_edit_as_a_delta_equals_a_fresh_build(
+    corpus: Path, built: Path, tmp_path: Path, fake_model: HashEmbedder
+) -> None:
+    index_dir = built
     first = load_index(index_dir)
     assert "delta" not in first.manifest
     guide = next((corpus / "markdown-guide").glob("*.md"))
@@ -98,21 +107,20 @@ def test_every_kind_of_edit_as_a_delta_equals_a_fresh_build(corpus: Path, tmp_pa
         before = load_index(index_dir)
         step()
         report = build_index(corpus, index_dir, fake_model, model=fake_model.name)
-        built = load_index(index_dir)
-        assert "delta" in built.manifest, f"step {number} was written whole"
-        assert isinstance(built.sections, Ordered) and isinstance(built.vectors, OrderedVectors)
+        after = load_index(index_dir)
+        assert "delta" in after.manifest, f"step {number} was written whole"
+        assert isinstance(after.sections, Ordered) and isinstance(after.vectors, OrderedVectors)
         assert report.unchanged == (number == len(steps) - 1), number  # the last edit changes no section
         if not report.unchanged:
             for name in ("vectors.npy", "index.faiss", "units.jsonl"):  # the base is linked, not copied
-                assert (built.path / name).stat().st_ino == (before.path / name).stat().st_ino
+                assert (after.path / name).stat().st_ino == (before.path / name).stat().st_ino
         assert_equals_fresh(corpus, index_dir, fake_model, tmp_path)
 
 
 def test_a_delta_reads_only_the_edited_file_and_embeds_only_its_new_texts(
-    corpus: Path, tmp_path: Path, fake_model: HashEmbedder, parsed_files: list[str]
+    corpus: Path, built: Path, fake_model: HashEmbedder, parsed_files: list[str]
 ) -> None:
-    index_dir = tmp_path / "index"
-    build_index(corpus, index_dir, fake_model, model=fake_model.name)
+    index_dir = built
     parsed_files.clear()
     edit(corpus / "article.txt", "Rajin", "Rajin and Chongjin")
     calls = fake_model.calls
@@ -125,10 +133,9 @@ def test_a_delta_reads_only_the_edited_file_and_embeds_only_its_new_texts(
 
 
 def test_a_delta_past_its_share_is_merged_into_a_whole_build(
-    corpus: Path, tmp_path: Path, fake_model: HashEmbedder, monkeypatch: pytest.MonkeyPatch
+    corpus: Path, built: Path, tmp_path: Path, fake_model: HashEmbedder, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    index_dir = tmp_path / "index"
-    build_index(corpus, index_dir, fake_model, model=fake_model.name)
+    index_dir = built
     edit(corpus / "article.txt", "Rajin", "Rajin and Chongjin")
     build_index(corpus, index_dir, fake_model, model=fake_model.name)
     assert "delta" in load_index(index_dir).manifest
@@ -140,9 +147,10 @@ def test_a_delta_past_its_share_is_merged_into_a_whole_build(
     assert_equals_fresh(corpus, index_dir, fake_model, tmp_path)
 
 
-def test_a_damaged_delta_falls_back_to_the_build_before_it(corpus: Path, tmp_path: Path, fake_model: HashEmbedder) -> None:
-    index_dir = tmp_path / "index"
-    build_index(corpus, index_dir, fake_model, model=fake_model.name)
+def test_a_damaged_delta_falls_back_to_the_build_before_it(
+    corpus: Path, built: Path, fake_model: HashEmbedder
+) -> None:
+    index_dir = built
     first = load_index(index_dir).path
     edit(corpus / "article.txt", "Rajin", "Rajin and Chongjin")
     build_index(corpus, index_dir, fake_model, model=fake_model.name)
@@ -154,10 +162,9 @@ def test_a_damaged_delta_falls_back_to_the_build_before_it(corpus: Path, tmp_pat
 
 
 def test_loading_a_delta_hashes_only_what_it_wrote(
-    corpus: Path, tmp_path: Path, fake_model: HashEmbedder, monkeypatch: pytest.MonkeyPatch, hashed_files: list[str]
+    corpus: Path, built: Path, fake_model: HashEmbedder, monkeypatch: pytest.MonkeyPatch, hashed_files: list[str]
 ) -> None:
-    index_dir = tmp_path / "index"
-    build_index(corpus, index_dir, fake_model, model=fake_model.name)
+    index_dir = built
     edit(corpus / "article.txt", "Rajin", "Rajin and Chongjin")
     build_index(corpus, index_dir, fake_model, model=fake_model.name)
     hashed = hashed_files
@@ -173,10 +180,9 @@ def test_loading_a_delta_hashes_only_what_it_wrote(
 
 
 def test_a_build_saved_without_word_counts_is_read_lazily_and_its_next_edit_written_whole(
-    corpus: Path, tmp_path: Path, fake_model: HashEmbedder
+    corpus: Path, built: Path, tmp_path: Path, fake_model: HashEmbedder
 ) -> None:
-    index_dir = tmp_path / "index"
-    build_index(corpus, index_dir, fake_model, model=fake_model.name)
+    index_dir = built
     folder = load_index(index_dir).path
     manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
     for name in WORD_COUNT_FILES:  # as the version before them wrote it
@@ -196,10 +202,9 @@ def test_a_build_saved_without_word_counts_is_read_lazily_and_its_next_edit_writ
 
 
 def test_noticing_edits_reads_only_the_edited_files_and_says_what_reading_everything_says(
-    corpus: Path, tmp_path: Path, fake_model: HashEmbedder, parsed_files: list[str]
+    corpus: Path, built: Path, fake_model: HashEmbedder, parsed_files: list[str]
 ) -> None:
-    index_dir = tmp_path / "index"
-    build_index(corpus, index_dir, fake_model, model=fake_model.name)
+    index_dir = built
     loaded = load_index(index_dir)
     guide = next((corpus / "markdown-guide").glob("*.md"))
     edits = [
@@ -236,10 +241,9 @@ def test_with_the_real_model_a_delta_answers_as_a_fresh_build(
 
 
 def test_a_delta_that_fails_to_write_leaves_the_current_build_answering(
-    corpus: Path, tmp_path: Path, fake_model: HashEmbedder, monkeypatch: pytest.MonkeyPatch
+    corpus: Path, built: Path, fake_model: HashEmbedder, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    index_dir = tmp_path / "index"
-    build_index(corpus, index_dir, fake_model, model=fake_model.name)
+    index_dir = built
     before = load_index(index_dir).path
     edit(corpus / "article.txt", "Rajin", "Rajin and Chongjin")
     real_save = np.save
