@@ -120,26 +120,6 @@ class Term:
         return bool(self.stems)
 
 
-def generic_stems(doc_stems: Sequence[Sequence[str]], groups: Sequence[int] | None = None) -> frozenset[str]:
-    """The stems found in at least half of the texts (and at least two) of every group that has them.
-
-    ``groups`` gives each text's group (its corpus document; default: one group).
-    A stem counts per group, so adding a document about other things neither makes
-    a document's own names specific nor another document's ordinary words generic.
-    """
-    groups = list(groups) if groups is not None else [0] * len(doc_stems)
-    size: dict[int, int] = {}
-    df: dict[tuple[int, str], int] = {}
-    for group, stems in zip(groups, doc_stems, strict=True):
-        size[group] = size.get(group, 0) + 1
-        for s in set(stems):
-            df[group, s] = df.get((group, s), 0) + 1
-    common: dict[str, bool] = {}
-    for (group, s), n in df.items():
-        common[s] = common.get(s, True) and n >= max(2, math.ceil(size[group] / 2))
-    return frozenset(s for s, ok in common.items() if ok)
-
-
 @dataclass(frozen=True)
 class WordCounts:
     """How often each word of the vocabulary occurs in each document: a CSR matrix (documents x words) over
@@ -207,8 +187,10 @@ def count_words(documents: Sequence[str]) -> WordCounts:
 
 
 def _generic(present: Any, group: np.ndarray, stems: Sequence[str]) -> frozenset[str]:
-    """:func:`generic_stems` in arrays: ``present`` is the (documents x stems) 0/1 matrix, ``group`` each
-    document's group."""
+    """The *generic* ``stems``: found in at least half of the documents (and at least two) of every group that has
+    them.  ``present`` is the (documents x stems) 0/1 matrix, ``group`` each document's group (its corpus file): a
+    stem counts per group, so adding a file about other things neither makes a file's own names specific nor
+    another file's ordinary words generic."""
     from scipy import sparse
 
     if not present.shape[0]:
