@@ -91,12 +91,11 @@ def edited_reasons(loaded: LoadedIndex, corpus_dir: Path, fingerprint: dict[str,
     corpus now) differ from those ``loaded`` was built from; ``None`` when that cannot tell (a build without a
     fingerprint, another parser or normalization, an unreadable corpus folder): read the whole corpus then.
     Raises :class:`CorpusError` for an edited file that cannot be read."""
-    stamps = loaded.corpus_fingerprint
-    if not fingerprint or stamps is None or loaded.manifest.get("parser_version") != PARSER_VERSION or \
-            loaded.manifest.get("normalization_version") != NORMALIZATION_VERSION:
+    same = loaded.unchanged_files(fingerprint)
+    if not fingerprint or same is None:
         return None
-    edited = [name for name, stamp in fingerprint.items() if stamps.get(name) != tuple(stamp)]
-    touched = {*edited, *(set(stamps) - set(fingerprint))}
+    edited = [name for name in fingerprint if name not in same]
+    touched = {*edited, *(set(loaded.corpus_fingerprint or {}) - set(fingerprint))}
     entries = loaded.manifest["sections"]
     before = {sid for sid, info in entries.items() if info["source"] in touched} if touched else set()
     now: dict[str, str] = {}

@@ -41,7 +41,6 @@ from .chunk import Unit
 from .corpus import PARSER_VERSION, Section, read_document
 from .lexical import LexicalIndex, WordCounts
 from .load import FORMAT_VERSION, LoadedIndex
-from .normalize import NORMALIZATION_VERSION
 from .prepared import Prepared, prepare
 from .segments import Ordered, OrderedVectors, Segments
 from .store import new_manifest, section_entry, write_build
@@ -89,10 +88,9 @@ def build_delta(
 
     prepared = previous.saved_prepared
     manifest = previous.manifest
-    old_stamps = previous.corpus_fingerprint
-    if prepared is None or prepared.lexical.counts is None or old_stamps is None or manifest.get("format_version") != FORMAT_VERSION \
-            or previous.model != model or manifest.get("chunking", "separate") != chunking \
-            or manifest.get("normalization_version") != NORMALIZATION_VERSION or manifest.get("parser_version") != PARSER_VERSION:
+    same = previous.unchanged_files(fingerprint)  # None: another parser or normalization, or no fingerprint
+    if prepared is None or prepared.lexical.counts is None or same is None or manifest.get("format_version") != FORMAT_VERSION \
+            or previous.model != model or manifest.get("chunking", "separate") != chunking:
         return None
     base_sections = previous.sections.base if isinstance(previous.sections, Ordered) else previous.sections
     base_units = previous.units.base if isinstance(previous.units, Ordered) else previous.units
@@ -113,7 +111,7 @@ def build_delta(
     for path in corpus_files(corpus_dir, index_dir=index_dir):
         rel = path.relative_to(corpus_dir).as_posix()
         d = documents.get(rel)
-        if rel in fingerprint and tuple(fingerprint[rel]) == old_stamps.get(rel):
+        if rel in same:
             if d is not None:
                 plan.append((rel, d))
                 whole.add(rel)

@@ -131,16 +131,22 @@ class LoadedIndex:
             return None
         return {str(name): (int(v[0]), int(v[1])) for name, v in stamp.items()}
 
+    def unchanged_files(self, fingerprint: dict[str, tuple[int, int]]) -> set[str] | None:
+        """The corpus files whose size and modification time in ``fingerprint`` (the corpus now) are the ones this
+        build read, so their sections are this build's; ``None`` when none can be taken that way (a build without a
+        fingerprint, or read with another parser or normalization)."""
+        stamps = self.corpus_fingerprint
+        if stamps is None or self.manifest.get("parser_version") != PARSER_VERSION or \
+                self.manifest.get("normalization_version") != NORMALIZATION_VERSION:
+            return None
+        return {name for name, stamp in fingerprint.items() if stamps.get(name) == tuple(stamp)}
+
     def sections_by_file(self, fingerprint: dict[str, tuple[int, int]]) -> Callable[[str], list[Section] | None] | None:
         """This build's sections of each corpus file whose size and modification time in ``fingerprint`` (the
         corpus now) are the ones this build read, for ``read_corpus(reuse=...)``: only the files that changed
         are parsed again.  ``None`` when nothing can be taken (another parser or normalization, an older build);
         ``alliance-qa build --full`` reads everything."""
-        if self.manifest.get("parser_version") != PARSER_VERSION or \
-                self.manifest.get("normalization_version") != NORMALIZATION_VERSION:
-            return None
-        stamps = self.corpus_fingerprint or {}
-        same = {name for name, stamp in fingerprint.items() if stamps.get(name) == tuple(stamp)}
+        same = self.unchanged_files(fingerprint)
         if not same:
             return None
         by_file: dict[str, list[Section]] = {}
