@@ -40,6 +40,7 @@ from .errors import CorpusError, IndexStateError, ModelError
 from .load import FORMAT_VERSION, LoadedIndex, current_build, load_index
 from .normalize import NORMALIZATION_VERSION
 from .render import counted
+from .segments import split_vectors
 from .store import LOCK_TIMEOUT_S, build_lock, new_manifest, write_build
 
 if TYPE_CHECKING:
@@ -336,11 +337,11 @@ def build_index(
         sections_embedded = sum(1 for s in sections if full or old_hashes.get(s.id) != s.content_hash)
         removed = len(set(old_hashes) - {s.id for s in sections})
         build_id = datetime.now(UTC).strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:6]
-        in_faiss = source  # per unit, the row of the previous build's FAISS index it copies
-        if previous is not None and previous.segments is not None:  # that index holds its base's rows only
-            order, base = previous.segments.vectors.order, len(previous.segments.vectors.base)
+        in_faiss = source  # per unit, the row of the previous build's FAISS index it copies (its base's rows only)
+        if previous is not None:
+            base, _, order = split_vectors(previous.vectors)
             physical = np.where(source >= 0, order[np.maximum(source, 0)], -1)
-            in_faiss = np.where(physical < base, physical, -1)
+            in_faiss = np.where(physical < len(base), physical, -1)
         faiss_index = make_faiss_index(vectors, previous.faiss_index if previous is not None and not full else None, in_faiss)
         build = LoadedIndex(index_dir / "builds" / build_id, new_manifest(build_id, model, dimension, sections, units, faiss_index),
                             sections, units, vectors, faiss_index)

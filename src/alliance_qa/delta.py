@@ -42,7 +42,7 @@ from .corpus import PARSER_VERSION, Section, read_document
 from .lexical import LexicalIndex, WordCounts
 from .load import FORMAT_VERSION, LoadedIndex
 from .prepared import Prepared, prepare
-from .segments import Ordered, OrderedVectors, Segments
+from .segments import Ordered, OrderedVectors, split, split_vectors
 from .store import new_manifest, section_entry, write_build
 from .walk import corpus_files
 
@@ -59,8 +59,7 @@ MERGE_SHARE = 0.05
 
 def large_enough(build: LoadedIndex) -> bool:
     """Whether ``build`` (the current one) holds enough texts for its next edit to be a delta."""
-    units = build.units.base if isinstance(build.units, Ordered) else build.units
-    return len(units) >= MIN_TEXTS
+    return len(split(build.units)[0]) >= MIN_TEXTS
 
 
 def _ranges(keys: np.ndarray, groups: int) -> np.ndarray | None:
@@ -92,9 +91,9 @@ def build_delta(
     if prepared is None or prepared.lexical.counts is None or same is None or manifest.get("format_version") != FORMAT_VERSION \
             or previous.model != model or manifest.get("chunking", "separate") != chunking:
         return None
-    base_sections = previous.sections.base if isinstance(previous.sections, Ordered) else previous.sections
-    base_units = previous.units.base if isinstance(previous.units, Ordered) else previous.units
-    base_vectors = previous.vectors.base if isinstance(previous.vectors, OrderedVectors) else previous.vectors
+    base_sections, old_delta_sections, old_section_order = split(previous.sections)
+    base_units, old_delta_units, old_unit_order = split(previous.units)
+    base_vectors, old_delta, _ = split_vectors(previous.vectors)
     if not large_enough(previous) or profile_outdated(previous, corpus_dir):
         return None
     documents = {path: d for d, path in enumerate(prepared.documents)}
@@ -126,8 +125,7 @@ def build_delta(
     if not plan:
         return None  # no text at all: the whole build says so
     new_sections = [s for _, entry in plan if isinstance(entry, list) for s in entry]
-    delta_before = len(previous.sections.delta) if isinstance(previous.sections, Ordered) else 0
-    if max(len(new_sections) + delta_before, len(old_positions)) > MERGE_SHARE * len(base_sections):
+    if max(len(new_sections) + len(old_delta_sections), len(old_positions)) > MERGE_SHARE * len(base_sections):
         return None  # a large edit: the whole build (decided before anything is embedded)
     old_sections = [previous.sections[p] for p in old_positions]
     _refuse_emptied_files(corpus_dir, old_sections, new_sections)
@@ -219,14 +217,10 @@ def build_delta(
 
     # Physical rows: the base's stay; the delta holds the current delta's rows still used, then the new ones.
     base_count, base_unit_count = len(base_sections), len(base_units)
-    old_section_order = previous.sections.order if isinstance(previous.sections, Ordered) else np.arange(len(previous.sections))
-    old_unit_order = previous.units.order if isinstance(previous.units, Ordered) else np.arange(len(previous.units))
     section_order, delta_sections, _ = _order(np.concatenate(section_src), old_section_order, base_count,
-                                              previous.sections.delta if isinstance(previous.sections, Ordered) else [], fresh_sections)
-    unit_order, delta_units, kept = _order(np.concatenate(unit_src), old_unit_order, base_unit_count,
-                                           previous.units.delta if isinstance(previous.units, Ordered) else [], fresh_units)
-    old_delta = previous.vectors.delta if isinstance(previous.vectors, OrderedVectors) else np.zeros((0, previous.dimension), np.float32)
-    delta_vectors = np.concatenate([np.asarray(old_delta)[kept], vectors[fresh_vectors].reshape(len(fresh_vectors), previous.dimension)]).astype(np.float32)
+                                              old_delta_sections, fresh_sections)
+    unit_order, delta_units, kept = _order(np.concatenate(unit_src), old_unit_order, base_unit_count, old_delta_units, fresh_units)
+    delta_vectors = np.concatenate([old_delta[kept], vectors[fresh_vectors].reshape(len(fresh_vectors), previous.dimension)]).astype(np.float32)
     deleted = base_unit_count - int((unit_order < base_unit_count).sum())
     if max(len(delta_units), deleted) > MERGE_SHARE * base_unit_count:
         log.info("the delta would hold %d texts and delete %d of the base's %d: writing the whole build", len(delta_units),
@@ -264,7 +258,7 @@ def build_delta(
     ordered_vectors = OrderedVectors(base_vectors, delta_vectors, unit_order)
     build = LoadedIndex(index_dir / "builds" / build_id, build_manifest, Ordered(base_sections, delta_sections, section_order),
                         Ordered(base_units, delta_units, unit_order), ordered_vectors, previous.faiss_index,
-                        saved_prepared=new_prepared, segments=Segments.of(ordered_vectors))
+                        saved_prepared=new_prepared)
     profile = make_profile(build, _as_embedder(embedder), corpus_dir, previous=previous, changed=sections_embedded + removed)
     write_build(index_dir, build, previous.path, {"profile.json": profile.to_json()})
     report = BuildReport(index_dir, build_id, len(section_order), len(unit_order), embedded,

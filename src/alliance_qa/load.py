@@ -82,10 +82,14 @@ class LoadedIndex:
     faiss_index: Any
     saved_profile: Profile | None = None  # the build's profile.json; None for a build made before profiles
     saved_prepared: Prepared | None = None  # the build's retrieval tables; None until computed for an older build
-    segments: Segments | None = None  # for a build stored as a base and a delta (:mod:`.segments`)
 
     def __post_init__(self) -> None:
         self.exact = is_exact(self.faiss_index)
+
+    @functools.cached_property
+    def segments(self) -> Segments | None:
+        """How a build stored as a base and a delta (:mod:`.segments`) finds its vectors; ``None`` for one file each."""
+        return Segments.of(self.vectors) if isinstance(self.vectors, OrderedVectors) else None
 
     @functools.cached_property
     def by_id(self) -> dict[str, Section]:
@@ -206,7 +210,6 @@ def read_build(path: Path) -> LoadedIndex:
                    for name in (*OFFSET_FILES, *PREPARED_FILES) if name not in WORD_COUNT_FILES)
         sections: Sequence[Section]
         units: Sequence[Unit]
-        segments: Segments | None = None
         if lazy:
             sections = JsonlRows(path / "sections.jsonl", np.load(path / "sections.offsets.npy"), _section_from_row)
             units = JsonlRows(path / "units.jsonl", np.load(path / "units.offsets.npy"), _unit_from_row)
@@ -231,7 +234,6 @@ def read_build(path: Path) -> LoadedIndex:
                                                    _section_from_row), np.load(path / "order.sections.npy"))
             units = Ordered(units, delta_units, np.load(path / "order.units.npy"))
             vectors = OrderedVectors(vectors, delta_vectors, units.order)
-            segments = Segments.of(vectors)
             if (len(sections), len(units)) != (manifest["counts"]["sections"], manifest["counts"]["units"]):
                 raise ValueError(f"the build's order holds {len(sections)} sections and {len(units)} texts, its manifest "
                                  f"{manifest['counts']['sections']} and {manifest['counts']['units']}")
@@ -244,8 +246,7 @@ def read_build(path: Path) -> LoadedIndex:
         raise
     except (OSError, ValueError, KeyError, TypeError, AttributeError, RuntimeError, MemoryError) as exc:
         raise IndexStateError(f"index at {path} is damaged ({type(exc).__name__}: {exc}): run `alliance-qa build`") from exc
-    loaded = LoadedIndex(path, manifest, sections, units, vectors, faiss_index, saved_prepared=prepared,
-                         segments=segments)
+    loaded = LoadedIndex(path, manifest, sections, units, vectors, faiss_index, saved_prepared=prepared)
     if "profile.json" in manifest["files"]:
         from .profile import load_profile
 

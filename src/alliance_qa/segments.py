@@ -101,6 +101,20 @@ class OrderedVectors:
         return whole if dtype is None else whole.astype(dtype)
 
 
+def split(rows: Sequence[T]) -> tuple[Sequence[T], Sequence[T], np.ndarray]:
+    """A build's rows as ``(base, delta, order)``: an :class:`Ordered`'s parts, or all base, in order."""
+    if isinstance(rows, Ordered):
+        return rows.base, rows.delta, rows.order
+    return rows, [], np.arange(len(rows), dtype=np.int64)
+
+
+def split_vectors(vectors: np.ndarray | OrderedVectors) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A build's vectors as ``(base, delta, order)``, as :func:`split` gives its rows."""
+    if isinstance(vectors, OrderedVectors):
+        return vectors.base, np.asarray(vectors.delta), vectors.order
+    return vectors, np.zeros((0, vectors.shape[1]), np.float32), np.arange(len(vectors), dtype=np.int64)
+
+
 def inverse(order: np.ndarray, physical: int) -> np.ndarray:
     """For each of ``physical`` rows, its position in ``order`` (-1 for a deleted row)."""
     where = np.full(physical, -1, dtype=np.int64)
