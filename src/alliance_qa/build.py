@@ -66,6 +66,12 @@ class BuildReport:
     unchanged: bool = False
     warnings: tuple[str, ...] = ()
 
+    @classmethod
+    def up_to_date(cls, current: LoadedIndex, index_dir: Path, started: float, warnings: list[str]) -> BuildReport:
+        """The report of a build that found ``current`` up to date and wrote nothing (``started``: its start time)."""
+        return cls(index_dir, current.build_id, len(current.sections), len(current.units), 0, len(current.units), 0, 0,
+                   len(current.sections), time.perf_counter() - started, unchanged=True, warnings=tuple(warnings))
+
     def summary(self) -> str:
         """One line for people: what was embedded, reused and removed."""
         if self.unchanged:
@@ -317,8 +323,7 @@ def build_index(
 
         if previous is not None and not full and not stale_reasons(previous, sections, model) and previous.path == current_build(index_dir) \
                 and not profile_outdated(previous, corpus_dir) and previous.manifest.get("format_version") == FORMAT_VERSION:
-            return BuildReport(index_dir, previous.build_id, len(sections), len(previous.units), 0, len(previous.units),
-                               0, 0, len(sections), time.perf_counter() - started, unchanged=True, warnings=tuple(warnings))
+            return BuildReport.up_to_date(previous, index_dir, started, warnings)
 
         long: list[str] = []
         if chunking == "separate":

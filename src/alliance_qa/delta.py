@@ -132,8 +132,7 @@ def build_delta(
     if [(s.id, s.content_hash) for s in old_sections] == [(s.id, s.content_hash) for s in new_sections]:
         for warning in warnings:
             log.warning(warning)
-        return BuildReport(index_dir, previous.build_id, len(previous.sections), len(previous.units), 0, len(previous.units),
-                           0, 0, len(previous.sections), time.perf_counter() - started, unchanged=True, warnings=tuple(warnings))
+        return BuildReport.up_to_date(previous, index_dir, started, warnings)
 
     # Units of the files read again: their earlier units lend every vector they can (as in a whole build).
     old_unit_rows = np.concatenate([np.arange(unit_at[p], unit_at[p + 1]) for p in old_positions]).astype(np.int64) \

@@ -300,14 +300,17 @@ def write_build(index_dir: Path, build: LoadedIndex, previous: Path | None = Non
     return final
 
 
+def _write_rows(folder: Path, name: str, rows: list[dict[str, Any]]) -> None:
+    """Write ``<name>.jsonl`` and its line offsets, ``<name>.offsets.npy`` (:mod:`.rows`)."""
+    np.save(folder / f"{name}.offsets.npy", write_jsonl(folder / f"{name}.jsonl", rows), allow_pickle=False)
+
+
 def _write_whole(tmp: Path, build: LoadedIndex) -> list[str]:
     """Write every row, vector and the FAISS index of ``build`` into ``tmp``; return the names written."""
     import faiss
 
-    offsets = [write_jsonl(tmp / "sections.jsonl", [_section_row(s) for s in build.sections]),
-               write_jsonl(tmp / "units.jsonl", [_unit_row(u) for u in build.units])]
-    for name, table in zip(OFFSET_FILES, offsets, strict=True):
-        np.save(tmp / name, table, allow_pickle=False)
+    _write_rows(tmp, "sections", [_section_row(s) for s in build.sections])
+    _write_rows(tmp, "units", [_unit_row(u) for u in build.units])
     np.save(tmp / "vectors.npy", np.asarray(build.vectors), allow_pickle=False)
     try:
         faiss.write_index(build.faiss_index, str(tmp / "index.faiss"))
@@ -332,10 +335,8 @@ def _write_delta(tmp: Path, sections: Ordered[Section], units: Ordered[Unit], ve
             shutil.copyfile(previous / name, tmp / name)
             with open(tmp / name, "rb") as fh:
                 os.fsync(fh.fileno())
-    np.save(tmp / "delta.sections.offsets.npy", write_jsonl(tmp / "delta.sections.jsonl", [_section_row(s) for s in sections.delta]),
-            allow_pickle=False)
-    np.save(tmp / "delta.units.offsets.npy", write_jsonl(tmp / "delta.units.jsonl", [_unit_row(u) for u in units.delta]),
-            allow_pickle=False)
+    _write_rows(tmp, "delta.sections", [_section_row(s) for s in sections.delta])
+    _write_rows(tmp, "delta.units", [_unit_row(u) for u in units.delta])
     np.save(tmp / "delta.vectors.npy", np.asarray(vectors.delta, dtype=np.float32), allow_pickle=False)
     np.save(tmp / "order.sections.npy", sections.order, allow_pickle=False)
     np.save(tmp / "order.units.npy", units.order, allow_pickle=False)
