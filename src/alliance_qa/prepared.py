@@ -43,12 +43,12 @@ BM25_NAMES = {
     "data_name": "bm25.data.npy", "indices_name": "bm25.indices.npy", "indptr_name": "bm25.indptr.npy",
     "vocab_name": "bm25.vocab.json", "params_name": "bm25.params.json",
 }
-#: The files :func:`save_prepared` writes.
-PREPARED_FILES = ("units.npy", "unit_common.npy", "sections.npy", "documents.json", "commons.npy", "lexical.json",
-                  *BM25_NAMES.values(), "words.npy", "words.indptr.npy")
 #: The sections' word counts (added after the other tables: a build without them is still read lazily, and its
 #: next edit is written whole).
 WORD_COUNT_FILES = ("words.npy", "words.indptr.npy")
+#: The files :func:`save_prepared` writes.
+PREPARED_FILES = ("units.npy", "unit_common.npy", "sections.npy", "documents.json", "commons.npy", "lexical.json",
+                  *BM25_NAMES.values(), *WORD_COUNT_FILES)
 
 
 @dataclass(frozen=True)
