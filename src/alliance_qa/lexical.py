@@ -79,6 +79,11 @@ def words(text: str) -> list[str]:
     return [w for w in _TOKEN.findall(text.casefold()) if len(w) > 1 or w.isdigit()]
 
 
+def folded(stem: str, places: frozenset[str]) -> str:
+    """A Snowball ``stem`` with a demonym folded into its place when the corpus has the place ("cuban" -> "cuba")."""
+    return stem[:-1] if stem.endswith("n") and stem[:-1] in places else stem
+
+
 def max_edits(word: str) -> int:
     """How many edits a misspelling of ``word`` may have: none below 4 letters, 1 up to 8, else 2."""
     return 0 if len(word) < 4 else 1 if len(word) <= 8 else 2
@@ -300,8 +305,7 @@ class LexicalIndex:
         n = counts.documents
         raw = Stemmer.Stemmer("english").stemWords(list(counts.words))
         places = frozenset(s for s in raw if len(s) >= 4)
-        stems = [s[:-1] if s.endswith("n") and s[:-1] in places else s for s in raw]  # as stem(): "cuban" -> "cuba"
-        self._setup(LexicalTables(n, (), (), {}, frozenset(), places), None)
+        stems = [folded(s, places) for s in raw]
         unique = sorted(set(stems))
         column = {s: i for i, s in enumerate(unique)}
         stem_of_word = np.array([column[s] for s in stems], dtype=np.int32)
@@ -367,9 +371,7 @@ class LexicalIndex:
         """The Snowball stem of a lower-case ``word`` (cached)."""
         stem = self._stem_cache.get(word)
         if stem is None:
-            stem = self._stemmer.stemWord(word)
-            if stem.endswith("n") and stem[:-1] in self._places:  # a demonym: "cuban" -> "cuba"
-                stem = stem[:-1]
+            stem = folded(self._stemmer.stemWord(word), self._places)
             if len(self._stem_cache) < 50_000:
                 self._stem_cache[word] = stem
         return stem
