@@ -73,6 +73,9 @@ FOLLOW_UP_WEIGHT = 1.0
 #: Calibrated on the golden follow-ups: midway between the best own score of a question that needs its history
 #: (0.43) and the lowest of one that does not (0.61).
 STANDS_ALONE = 0.52
+#: ... and at least this much above the build's calibrated abstention cutoff: scores are on each build's own scale
+#: (0.52 was 0.34 above the article's cutoff; averaged windows raise every score of a build a little).
+STANDS_ALONE_ABOVE_CUTOFF = 0.34
 #: How many earlier questions a follow-up may reach back through (a chain of follow-ups).
 FOLLOW_UP_DEPTH = 3
 
@@ -125,7 +128,8 @@ def resolve(
         not earlier
         or embed is None
         or not lean
-        or (own_best >= STANDS_ALONE and own_topic > 0)  # names alone match the intro: not a topic of its own
+        # (names alone match the intro: not a topic of its own)
+        or (own_best >= max(STANDS_ALONE, abstain_below + STANDS_ALONE_ABOVE_CUTOFF) and own_topic > 0)
         or (lean == "weak" and foreign and own_best < abstain_below)
     ):
         return Resolved(ranking)

@@ -177,6 +177,11 @@ def _separate_units(
 
 #: The source of a unit whose vector is averaged from other units' (see :func:`_pooled_units`), not embedded.
 AVERAGED = -2
+#: In an averaged window, the first part (the title, or the first sentence) counts this many times its words. The
+#: model's own vector of a window leans on its opening: over every window of the five test corpora (a public-domain
+#: book's chapters among them), the averaged vector's cosine with the window's own vector rises from 0.901 (words
+#: alone) to 0.911 (book 0.852 -> 0.879); 4 and more overshoot on most corpora.
+AVERAGED_OPENING = 3.0
 
 
 def _pooled_units(
@@ -253,8 +258,9 @@ def _pooled_units(
         vectors[rows_src >= 0] = previous.vectors[rows_src[rows_src >= 0]]
     for first, number in targets:
         vectors[first : first + len(fresh[number])] = fresh[number]
-    for row, rows in averaged:  # weighted by length, as the model's own mean over a text's word pieces would be
+    for row, rows in averaged:  # weighted by length, as the model's own mean over a text's word pieces would be,
         weights = np.array([len(units[r].text.split()) for r in rows], dtype=np.float32)
+        weights[0] *= AVERAGED_OPENING  # and leaning on the window's opening, as the model's own window vector does
         mean = (vectors[rows] * weights[:, None]).sum(axis=0)
         vectors[row] = mean / max(float(np.linalg.norm(mean)), 1e-12)
     if plan:

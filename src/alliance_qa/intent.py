@@ -134,6 +134,11 @@ _MEASURES: dict[str, str] = {
     "warm": r"degrees?|°|celsius|fahrenheit|c|f",
 }
 _MEASURE_ASKED = re.compile(rf"\bhow ({'|'.join(_MEASURES)})\b(?! (?:in advance|ahead|before|beforehand)\b)")
+#: "Is X bigger than Y?", "Which is older, X or Y?": a comparison of measures, answered like "how big / old".
+_COMPARATIVES = {"bigger": "big", "larger": "large", "taller": "tall", "higher": "high", "deeper": "deep",
+                 "wider": "wide", "longer": "long", "older": "old", "heavier": "heavy", "faster": "fast",
+                 "farther": "far", "colder": "cold", "hotter": "hot", "warmer": "warm"}
+_COMPARATIVE_ASKED = re.compile(rf"\b({'|'.join(_COMPARATIVES)}) than\b|\bwhich (?:is|was|one is) ({'|'.join(_COMPARATIVES)})\b")
 #: "for days at a time", "for weeks": a duration without a figure still answers "how long".
 _VAGUE_DURATION = re.compile(
     r"\b(?:for|within|over|in|takes?|lasts?) (?:about |around )?(?:a few |several |many |a couple of )?"
@@ -218,6 +223,11 @@ def missing_answer_type(question: str, cited: Sequence[str]) -> str | None:
     measure = _MEASURE_ASKED.search(text)
     if measure and not (measure.group(1) == "long" and _VAGUE_DURATION.search(body)) and not re.search(
         rf"\b{_NUMBER}\s*(?:(?:-|to|or)\s*{_NUMBER}\s*)?(?:\w+\s+)?(?:of\s+)?(?:{_MEASURES[measure.group(1)]})\b", body
+    ):
+        return "measure"
+    compared = _COMPARATIVE_ASKED.search(text)
+    if compared and not re.search(
+        rf"\b{_NUMBER}\s*(?:\w+\s+)?(?:of\s+)?(?:{_MEASURES[_COMPARATIVES[compared.group(1) or compared.group(2)]]})\b", body
     ):
         return "measure"
     deed = _DEED_ASKED.search(text)
