@@ -192,6 +192,21 @@ _DEEDS = {
 _DEED_ASKED = re.compile(rf"^\W*who\s+(?:first\s+)?({'|'.join(_DEEDS)})\b")
 
 
+def _states_measure(measure: str, body: str) -> bool:
+    """Whether the lower-cased ``body`` gives a figure answering "how <measure>" ("3-5 days", "thousands of miles")."""
+    if measure == "long" and _VAGUE_DURATION.search(body):
+        return True
+    unit = _MEASURES[measure]
+    return bool(re.search(rf"\b{_NUMBER}\s*(?:(?:-|to|or)\s*{_NUMBER}\s*)?(?:\w+\s+)?(?:of\s+)?(?:{unit})\b", body))
+
+
+def answers_measure(question: str, cited: Sequence[str]) -> bool:
+    """True when ``question`` asks "how far / old / long ..." and the ``cited`` text states a figure of that kind:
+    the match is then on what is asked, not only on the names the question shares with the corpus."""
+    measure = _MEASURE_ASKED.search(lowered(question))
+    return bool(measure) and _states_measure(measure.group(1), " ".join(" ".join(c.casefold().split()) for c in cited))
+
+
 def missing_answer_type(question: str, cited: Sequence[str]) -> str | None:
     """The kind of answer ``question`` asks for that the ``cited`` text lacks, or ``None``.
 
@@ -221,9 +236,7 @@ def missing_answer_type(question: str, cited: Sequence[str]) -> str | None:
     ):
         return "measure"  # "How much lithium is in a phone battery?" with no amount of lithium stated
     measure = _MEASURE_ASKED.search(text)
-    if measure and not (measure.group(1) == "long" and _VAGUE_DURATION.search(body)) and not re.search(
-        rf"\b{_NUMBER}\s*(?:(?:-|to|or)\s*{_NUMBER}\s*)?(?:\w+\s+)?(?:of\s+)?(?:{_MEASURES[measure.group(1)]})\b", body
-    ):
+    if measure and not _states_measure(measure.group(1), body):
         return "measure"
     compared = _COMPARATIVE_ASKED.search(text)
     if compared and not re.search(

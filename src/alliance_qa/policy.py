@@ -93,6 +93,7 @@ def abstain_reason(
         resolved.context is None
         and score < names_only_below
         and retriever.only_generic(list(ranking.terms))
+        and not intent.answers_measure(question, [section.title, section.text])
     ):
         return "names-only"
     if (
