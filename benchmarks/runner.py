@@ -32,6 +32,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from alliance_qa.chunk import CHUNKINGS
+
 from . import cold, measure, realtext, server
 from . import scale as scale_step
 from .synth import questions
@@ -241,7 +243,7 @@ def table(results: dict[str, Any]) -> str:
             if scheme in real:
                 got = real[scheme]
                 row(
-                    f"  full build, {scheme} chunking" + (" (default)" if scheme == "sentences" else ""),
+                    f"  full build, {scheme} chunking" + (" (default)" if scheme == CHUNKINGS[0] else ""),
                     f"{got['seconds']:.1f} s",
                     f"{got['word_pieces_per_s']:,.0f} word pieces/s",
                     f"{got['ratio']:.2f}",

@@ -130,7 +130,7 @@ def test_cli_build_reports_counts(fake_env: Assistant) -> None:
     article.write_text(article.read_text(encoding="utf-8").replace("Rajin", "Sonbong"), encoding="utf-8")
     result = CliRunner().invoke(main, ["build"])
     assert result.exit_code == 0, result.output
-    assert "embedded 2 texts (1 section)" in result.output and "removed 0 sections" in result.output
+    assert "embedded 1 text (1 section)" in result.output and "removed 0 sections" in result.output
 
 
 def test_cli_empty_question_is_one_line_and_exit_2(fake_env: Assistant) -> None:

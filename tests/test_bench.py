@@ -118,6 +118,7 @@ def _fake_results() -> dict[str, Any]:
             "sections": 196,
             "limit": {"texts": 498, "seconds": 15.7, "word_pieces_per_s": 5992.0},
             "sentences": {"seconds": 27.6, "word_pieces_per_s": 3413.0, "ratio": 1.76, "met": False},
+            "averaged": {"seconds": 19.0, "word_pieces_per_s": 4950.0, "ratio": 1.21, "met": True},
             "pooled": {"seconds": 13.1, "word_pieces_per_s": 7205.0, "ratio": 0.83, "met": True},
         },
     }
@@ -130,7 +131,8 @@ def test_table_renders_errors_and_results() -> None:
     assert "server: start to first answer" in text
     lines = text.splitlines()
     assert any("real text: limit (196 sections, 498 pieces)" in line and "15.7 s" in line for line in lines)
-    assert any("sentences chunking (default)" in line and "1.76" in line and "MISSED" in line for line in lines)
+    assert any("averaged chunking (default)" in line and "1.21" in line and line.endswith("met") for line in lines)
+    assert any("sentences chunking  " in line and "1.76" in line and "MISSED" in line for line in lines)
     assert any("pooled chunking" in line and "0.83" in line and line.endswith("met") for line in lines)
 
 

@@ -71,19 +71,22 @@ def test_incremental_build_embeds_only_the_edited_section(
     first = CountingEmbedder(fake_embedder)
     report = build_index(corpus_dir, index_dir, first, model=FAKE_MODEL)
     corpus_texts = {u.text for u in load_index(index_dir).units}  # the profile's calibration embeds other texts
-    assert report.embedded == len(set(first.seen) & corpus_texts) == report.units - 1  # the intro's title is a sentence
+    windows = {u.text for u in load_index(index_dir).units if u.kind == "section"}
+    # every title and sentence read once (the intro's title is also its first sentence); windows are their means
+    assert report.embedded == len(set(first.seen) & corpus_texts) == report.units - 1 - len(windows)
+    assert not windows & set(first.seen)
     assert report.reused == 0 and report.sections_embedded == 11
 
-    # "Rajin" occurs in one sentence of area 8: that sentence and the section window change.
+    # "Rajin" occurs in one sentence of area 8: that sentence is read again, and the section window re-averaged.
     _edit(corpus_dir, "Rajin ports", "Rajin and Chongjin ports")
     second = CountingEmbedder(fake_embedder)
     report = build_index(corpus_dir, index_dir, second, model=FAKE_MODEL)
     assert report.sections_embedded == 1 and report.sections_reused == 10 and report.removed == 0
     edited = [text for text in second.seen if text in {u.text for u in load_index(index_dir).units}]
-    assert report.embedded == 2 == len(edited)
+    assert report.embedded == 1 == len(edited)
     assert all("Chongjin" in text for text in edited)
-    assert report.reused == report.units - 2
-    assert "embedded 2 texts (1 section)" in report.summary()
+    assert report.reused == report.units - 2  # the edited sentence and its window
+    assert "embedded 1 text (1 section)" in report.summary()
 
 
 def test_an_incremental_build_parses_only_the_changed_files_and_equals_a_fresh_build(

@@ -129,7 +129,7 @@ def test_a_delta_reads_only_the_edited_file_and_embeds_only_its_new_texts(
     assert report.sections_embedded == 1 and report.removed == 0 and report.embedded <= 3
     assert fake_model.calls > calls  # the new texts, and the example questions checked
     manifest = json.loads((index_dir / "current" / "manifest.json").read_text(encoding="utf-8"))
-    assert manifest["delta"]["units"] == report.embedded
+    assert manifest["delta"]["units"] == report.embedded + 1  # the edited sentence, and its window re-averaged
 
 
 def test_a_delta_past_its_share_is_merged_into_a_whole_build(

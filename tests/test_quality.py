@@ -323,6 +323,29 @@ def test_a_figure_in_the_section_answers_how_far_and_how_long(question: str, sec
 
 
 @pytest.mark.parametrize(
+    ("question", "section"),
+    [
+        ("Is the north hall bigger than the south hall?", "The north hall covers 400 square metres."),
+        ("Which is older, the bridge or the tower?", "The bridge is 120 years old; the tower is younger."),
+        ("Is the lake deeper than the river?", "The lake is 30 metres deep at its centre."),
+    ],
+)
+def test_a_comparison_asks_for_a_figure_of_its_kind(question: str, section: str) -> None:
+    from alliance_qa.intent import missing_answer_type
+
+    assert missing_answer_type(question, [section]) is None
+    assert missing_answer_type(question, ["The hall, the bridge and the lake are popular with visitors."]) == "measure"
+
+
+def test_a_measure_question_answered_by_a_figure_is_not_a_match_on_names_alone() -> None:
+    from alliance_qa.intent import answers_measure
+
+    assert answers_measure("How far is Lisbon from Porto?", ["Lisbon and Porto, separated by hundreds of kilometres, trade."])
+    assert not answers_measure("How far is Lisbon from Porto?", ["Lisbon and Porto trade wine and cork."])
+    assert not answers_measure("What do Lisbon and Porto trade?", ["Separated by hundreds of kilometres, they trade."])
+
+
+@pytest.mark.parametrize(
     ("question", "answers", "lacks", "kind"),
     [
         ("Who wrote War and Peace?", "The report was written by the committee.", "The plan costs $45.", "attribute"),

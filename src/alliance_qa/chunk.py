@@ -4,17 +4,17 @@ A section is embedded as *units*: its title, its text (one unit per model
 window) and each of its sentences.  Four ways to make them (the ``chunking``
 setting, env ``ALLIANCE_QA_CHUNKING``):
 
-``"sentences"`` (the default): the section's body (``"Title. text"`` for a
+``"sentences"``: the section's body (``"Title. text"`` for a
 titled section) is cut at sentence boundaries into non-overlapping
 :class:`Window` s of at most the model's word pieces, filled evenly, each read
 once; the title and every sentence are also embedded alone.  Every word goes
 through the model about twice (window + its sentence), against two to three
 times for the overlapping windows of "separate".
 
-``"averaged"``: the same windows, title and sentences, but a window is not
+``"averaged"`` (the default): the same windows, title and sentences, but a window is not
 read by the model: its vector is the normalized mean of the vectors of what it
 holds (the title, when the window starts with it, and its sentences, weighted
-by their words; :func:`window_parts`).  Every word goes through the model
+by their words, the opening counting more; :func:`window_parts`).  Every word goes through the model
 once, and every title and sentence vector is exactly the one "sentences"
 gives (so are the quotes); only the window vectors are approximate.
 
@@ -50,7 +50,7 @@ from .load import Unit
 WINDOW_WORDS = 160
 WINDOW_STRIDE = 120
 #: The chunking schemes; the first is the default.
-CHUNKINGS = ("sentences", "averaged", "pooled", "separate")
+CHUNKINGS = ("averaged", "sentences", "pooled", "separate")
 ENV_CHUNKING = "ALLIANCE_QA_CHUNKING"
 #: Word pieces a window holds besides the model's two special tokens ([CLS] and [SEP]).
 SPECIAL_TOKENS = 2
@@ -73,7 +73,7 @@ class Window:
 
 
 def chunking_setting(value: str | None = None) -> str:
-    """Return the chunking scheme: ``value``, else ``ALLIANCE_QA_CHUNKING``, else ``"sentences"``.
+    """Return the chunking scheme: ``value``, else ``ALLIANCE_QA_CHUNKING``, else ``"averaged"``.
 
     Raises :class:`~alliance_qa.errors.BuildError` naming the choices for anything else.
     """

@@ -204,7 +204,7 @@ def answers_measure(question: str, cited: Sequence[str]) -> bool:
     """True when ``question`` asks "how far / old / long ..." and the ``cited`` text states a figure of that kind:
     the match is then on what is asked, not only on the names the question shares with the corpus."""
     measure = _MEASURE_ASKED.search(lowered(question))
-    return bool(measure) and _states_measure(measure.group(1), " ".join(" ".join(c.casefold().split()) for c in cited))
+    return measure is not None and _states_measure(measure.group(1), " ".join(" ".join(c.casefold().split()) for c in cited))
 
 
 def missing_answer_type(question: str, cited: Sequence[str]) -> str | None:
@@ -239,9 +239,7 @@ def missing_answer_type(question: str, cited: Sequence[str]) -> str | None:
     if measure and not _states_measure(measure.group(1), body):
         return "measure"
     compared = _COMPARATIVE_ASKED.search(text)
-    if compared and not re.search(
-        rf"\b{_NUMBER}\s*(?:\w+\s+)?(?:of\s+)?(?:{_MEASURES[_COMPARATIVES[compared.group(1) or compared.group(2)]]})\b", body
-    ):
+    if compared and not _states_measure(_COMPARATIVES[compared.group(1) or compared.group(2)], body):
         return "measure"
     deed = _DEED_ASKED.search(text)
     if deed and not re.search(_DEEDS[deed.group(1)], body):

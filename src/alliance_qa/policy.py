@@ -14,7 +14,8 @@ with the closest sections and example questions suggested, when any of these hol
    names (stems in at least half of a document's sections) while its other
    words are foreign to the corpus, and the fused score is below
    ``names_only_below``: a match that comes from the names alone is not a
-   match on what is asked;
+   match on what is asked (unless it asks "how far / old / long ..." and the
+   section states a figure of that kind: :func:`alliance_qa.intent.answers_measure`);
 5. the words it uses that the corpus lacks outweigh (by IDF) its specific
    words found in the best section, and the fused score is below
    ``foreign_below`` (calibrated per build on the general questions of that
