@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 HOST   ?= $(or $(ALLIANCE_QA_HOST),127.0.0.1)
 PORT   ?= $(or $(ALLIANCE_QA_PORT),7860)
 
-.PHONY: run test install install-dev index lint bench clean
+.PHONY: run test install install-dev index lint bench bank-vectors clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -46,6 +46,11 @@ test: install-dev
 # Writes bench/results.json and prints the table quoted in the README's Performance section.
 bench: $(VENV)/.installed-dev
 	$(BIN)/python -m benchmarks --out bench/results.json
+
+# After editing src/alliance_qa/data/general_questions.txt: the bank's vectors for the bundled model, shipped so
+# that a first build does not embed the bank (a test fails until they match the bank again).
+bank-vectors: $(VENV)/.installed
+	$(BIN)/python -c "from pathlib import Path; import alliance_qa.calibrate as c; from alliance_qa.embed import load_embedder; print(c.write_shipped_vectors(load_embedder(), Path(c.__file__).parent / 'data'))"
 
 clean:
 	rm -rf $(VENV) index/current index/builds index/.build.lock test-artifacts

@@ -246,6 +246,48 @@ def test_the_question_bank_is_embedded_once_per_process_and_cached_in_each_index
     assert len([texts for texts in seen if len(texts & bank) > len(bank) // 2]) == 2  # another model object: embedded
 
 
+def test_the_shipped_bank_vectors_are_the_current_banks() -> None:
+    import numpy as np
+
+    from alliance_qa.calibrate import SHIPPED_RESOURCE, bank_key
+    from alliance_qa.normalize import normalize
+
+    bank = [" ".join(normalize(q).split()) for q in load_bank()]
+    with np.load(Path(__file__).parents[1] / "src" / "alliance_qa" / "data" / SHIPPED_RESOURCE) as saved:
+        assert str(saved["bank_sha256"]) == bank_key(bank), "the question bank changed: run `make bank-vectors`"
+        assert saved["vectors"].shape == (len(bank), 384)
+
+
+@pytest.mark.slow
+def test_a_first_build_with_the_bundled_model_takes_the_shipped_bank_vectors(tmp_path: Path, embedder: Any) -> None:
+    import numpy as np
+
+    from alliance_qa.calibrate import forget_bank_vectors, shipped_vectors
+    from alliance_qa.normalize import normalize
+
+    bank = [" ".join(normalize(q).split()) for q in load_bank()]
+    shipped = shipped_vectors(bank, embedder)
+    assert shipped is not None
+    sample = [3, 101, 202, len(bank) - 2]  # others than the few the check itself re-embeds
+    np.testing.assert_allclose(embedder.encode([bank[i] for i in sample]), shipped[sample], atol=1e-4)
+
+    class Counting:
+        def __init__(self) -> None:
+            self.name, self.dimension, self.texts = embedder.name, embedder.dimension, list[str]()
+
+        def encode(self, texts: list[str]) -> Any:
+            self.texts += list(texts)
+            return embedder.encode(texts)
+
+    counting = Counting()
+    forget_bank_vectors()
+    (tmp_path / "corpus").mkdir()
+    (tmp_path / "corpus" / "bakery.txt").write_text(SHOP, encoding="utf-8")
+    Assistant(tmp_path / "corpus", tmp_path / "index", embedder=counting).build()  # type: ignore[arg-type]
+    assert len(set(counting.texts) & set(bank)) <= 4  # only the check's few, not the bank
+    assert not (tmp_path / "index" / "cache").exists() or not list((tmp_path / "index" / "cache").glob("bank-*"))
+
+
 def almanac(sections: int) -> str:
     """A numbered document of ``sections`` short, distinct sections (enough that one edit is under 1%)."""
     crops = ["beans", "leeks", "kale", "onions", "squash", "carrots", "radishes", "peas", "garlic", "chard", "beets"]

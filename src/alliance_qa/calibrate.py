@@ -15,8 +15,9 @@ applied first.  ``abstain_below`` is then set just above nearly all off-topic
 scores (:data:`OFFTOPIC_QUANTILE`), unless that would decline more than
 :data:`MAX_PROBES_DECLINED` of the in-scope probes, and ``names_only_below`` the
 same way among the questions that share only the ubiquitous names.  The bank's
-vectors are cached per model in ``index/cache/`` so a rebuild does not embed
-them again.
+vectors for the bundled model ship with the package (``data/general_questions.vectors.npz``, used after a
+few of them are re-embedded and match), and other models' are cached in ``index/cache/``, so a build
+embeds only its corpus and its own probes.
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ import numpy as np
 if TYPE_CHECKING:
     from .embed import Embedder
     from .profile import Profile
+    from .ranking import Ranking
     from .retrieve import Retriever
 
 log = logging.getLogger(__name__)
@@ -59,6 +61,13 @@ MAX_PROBES_DECLINED = 0.03
 #: At most this many sections give probes (spread through the corpus), so a large corpus calibrates quickly.
 MAX_PROBE_SECTIONS = 120
 BANK_RESOURCE = "general_questions.txt"
+#: The bank's vectors for the bundled model (``make bank-vectors`` writes them): the cleaned bank's SHA-256 and
+#: its vectors, used when the model at hand gives the same vectors for :data:`SHIPPED_CHECK` of them.
+SHIPPED_RESOURCE = "general_questions.vectors.npz"
+SHIPPED_CHECK = 4
+#: Largest difference of a re-embedded vector from the shipped one still taken as the same model (kernels differ
+#: by about 1e-6 between machines).
+SHIPPED_TOLERANCE = 1e-4
 
 _STOP = frozenset(["a", "an", "the", "this", "that", "these", "those", "it", "its", "they", "them", "their", "there", "then", "than", "and", "but", "or", "so", "if", "when", "while", "as", "at", "by", "for", "from", "in", "into", "of", "on", "onto", "to", "with", "without", "about", "after", "before", "during", "since", "until", "upon", "over", "under", "between", "among", "through", "i", "we", "you", "he", "she", "his", "her", "our", "your", "my", "me", "us", "both", "each", "every", "all", "any", "some", "most", "many", "much", "more", "other", "another", "such", "what", "which", "who", "whom", "whose", "where", "why", "how", "is", "are", "was", "were", "be", "been", "being", "do", "does", "did", "have", "has", "had", "can", "could", "will", "would", "shall", "should", "may", "might", "must", "not", "no", "yes", "also", "however", "here", "very", "just", "only", "even", "still", "yet", "one", "two", "can't", "don't", "it's"])
 
@@ -98,7 +107,7 @@ def load_bank(path: Path | None = None) -> list[str]:
 
 #: Bank vectors embedded in this process, by bank key, with the embedder that made them: a server rebuilding
 #: after edits, or a program building several index folders, embeds the bank once.
-_bank_memo: dict[str, tuple[Embedder, np.ndarray]] = {}
+_bank_memo: dict[str, tuple[Embedder, np.ndarray, bool]] = {}
 
 
 def forget_bank_vectors() -> None:
@@ -107,9 +116,48 @@ def forget_bank_vectors() -> None:
     _bank_memo.clear()
 
 
+def bank_key(bank: Sequence[str]) -> str:
+    """The SHA-256 of the cleaned ``bank`` questions, one a line."""
+    return hashlib.sha256("\n".join(bank).encode()).hexdigest()
+
+
+def shipped_vectors(bank: Sequence[str], embedder: Embedder) -> np.ndarray | None:
+    """The shipped vectors of ``bank`` if they are this bank's and ``embedder`` gives the same vectors for a few of
+    them (so it is the model they were made with), else ``None``."""
+    try:
+        with resources.files("alliance_qa").joinpath("data", SHIPPED_RESOURCE).open("rb") as fh, np.load(
+            fh, allow_pickle=False
+        ) as saved:
+            key, vectors = str(saved["bank_sha256"]), np.asarray(saved["vectors"], dtype=np.float32)
+    except (OSError, KeyError, ValueError):
+        return None
+    if key != bank_key(bank) or vectors.shape != (len(bank), getattr(embedder, "dimension", -1)):
+        return None
+    check = np.linspace(0, len(bank) - 1, min(SHIPPED_CHECK, len(bank))).astype(int)
+    fresh = np.asarray(embedder.encode([bank[i] for i in check]), dtype=np.float32).reshape(len(check), -1)
+    if fresh.shape != vectors[check].shape or not np.allclose(fresh, vectors[check], atol=SHIPPED_TOLERANCE, rtol=0):
+        return None
+    vectors.setflags(write=False)
+    return vectors
+
+
+def write_shipped_vectors(embedder: Embedder, target: Path) -> Path:
+    """Embed the shipped bank with ``embedder`` (the bundled model) and save it as :data:`SHIPPED_RESOURCE` in
+    ``target`` (a folder): run by ``make bank-vectors`` after the bank changes."""
+    from .normalize import normalize
+
+    bank = [" ".join(normalize(q).split()) for q in load_bank()]
+    vectors = np.asarray(embedder.encode(bank), dtype=np.float32).reshape(len(bank), -1)
+    path = target / SHIPPED_RESOURCE
+    with open(path, "wb") as fh:
+        np.savez(fh, bank_sha256=np.array(bank_key(bank)), vectors=vectors)
+    return path
+
+
 def bank_vectors(bank: Sequence[str], embedder: Embedder, model: str, cache_dir: Path | None) -> np.ndarray:
     """Vectors of the cleaned ``bank`` questions: from ``cache_dir`` when this model already embedded this bank
-    there, else from this process's earlier builds with the same embedder, else embedded now."""
+    there, else from this process's earlier builds with the same embedder, else the shipped ones when they are
+    this model's, else embedded now."""
     key = hashlib.sha256(("\n".join([model, *bank])).encode()).hexdigest()[:16]
     path = cache_dir / f"bank-{key}.npy" if cache_dir is not None else None
     if path is not None and path.is_file():
@@ -121,23 +169,31 @@ def bank_vectors(bank: Sequence[str], embedder: Embedder, model: str, cache_dir:
             log.info("question bank cache %s unreadable: embedding the bank again", path)
     remembered = _bank_memo.get(key)
     if remembered is not None and remembered[0] is embedder:  # built before in this process: same model object
-        vectors = remembered[1]
+        _, vectors, shipped = remembered
     else:
-        vectors = np.asarray(embedder.encode(list(bank)), dtype=np.float32).reshape(len(bank), -1)
-        vectors.setflags(write=False)
+        found = shipped_vectors(bank, embedder)
+        shipped = found is not None
+        if found is None:
+            found = np.asarray(embedder.encode(list(bank)), dtype=np.float32).reshape(len(bank), -1)
+            found.setflags(write=False)
+        vectors = found
         if len(_bank_memo) >= 8:  # a few models or banks at most; never grows without bound
             _bank_memo.clear()
-        _bank_memo[key] = (embedder, vectors)
-    if path is not None:
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-            with open(tmp, "wb") as fh:
-                np.save(fh, vectors, allow_pickle=False)
-            os.replace(tmp, path)
-        except OSError as exc:  # a read-only index folder still builds; the bank is embedded each time
-            log.info("cannot cache the question bank in %s (%s)", cache_dir, exc)
+        _bank_memo[key] = (embedder, vectors, shipped)
+    if path is not None and not shipped:  # the shipped vectors need no copy in the index
+        _save_cache(path, vectors)
     return vectors
+
+
+def _save_cache(path: Path, vectors: np.ndarray) -> None:
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        with open(tmp, "wb") as fh:
+            np.save(fh, vectors, allow_pickle=False)
+        os.replace(tmp, path)
+    except OSError as exc:  # a read-only index folder still builds; the bank is embedded each time
+        log.info("cannot cache the question bank in %s (%s)", path.parent, exc)
 
 
 def _words(text: str) -> list[str]:
@@ -206,24 +262,22 @@ def calibrate(
     fresh = np.asarray(embedder.encode(inside + named), dtype=np.float32).reshape(len(inside) + len(named), -1)
     in_vectors, named_vectors = fresh[: len(inside)], fresh[len(inside) :]
 
+    # Every probe ranked in one FAISS call (hundreds of single searches were a fifth of the calibration).
+    texts = [*bank, *named, *inside]
+    rankings = retriever.rank_many(texts, np.concatenate([np.asarray(off_vectors), named_vectors, in_vectors]))
+    probed = [_probe(retriever, profile, text, ranking) for text, ranking in zip(texts, rankings, strict=True)]
     plain_off: list[float] = []
     names_off: list[float] = []
     foreign_off: list[float] = []
-    for text, vector in zip(bank, off_vectors, strict=True):
-        best, reason, only_names, foreign = _probe(retriever, profile, text, vector)
+    for best, reason, only_names, foreign in probed[: len(bank)]:
         if reason is None:
             (names_off if only_names else plain_off).append(best)
             if foreign:
                 foreign_off.append(best)
-    for text, vector in zip(named, named_vectors, strict=True):  # only those sharing nothing but the names count
-        best, reason, only_names, _ = _probe(retriever, profile, text, vector)
+    for best, reason, only_names, _ in probed[len(bank) : len(bank) + len(named)]:  # only those sharing the names
         if reason is None and only_names:
             names_off.append(best)
-    in_scores = []
-    for text, vector in zip(inside, in_vectors, strict=True):
-        best, reason, _, _ = _probe(retriever, profile, text, vector)
-        if reason is None:
-            in_scores.append(best)
+    in_scores = [best for best, reason, _, _ in probed[len(bank) + len(named) :] if reason is None]
     abstain = _cutoff(plain_off, in_scores, DEFAULT_ABSTAIN_BELOW)
     names_only = max(abstain, _cutoff(names_off, in_scores, DEFAULT_NAMES_ONLY_BELOW, cap=False, quantile=NAMES_QUANTILE))
     foreign_below = (
@@ -263,14 +317,13 @@ def _cutoff(
 
 
 def _probe(
-    retriever: Retriever, profile: Profile, text: str, vector: np.ndarray
+    retriever: Retriever, profile: Profile, text: str, ranking: Ranking
 ) -> tuple[float, str | None, bool, bool]:
     """``(best score, the cutoff-free decline reason or None, shares only the ubiquitous names, its foreign words
-    outweigh its specific matches)`` for one probe."""
+    outweigh its specific matches)`` for one probe and its ``ranking``."""
     from . import intent
     from .policy import name_words
 
-    ranking = retriever.rank(text, vector)
     best = float(ranking.scores[ranking.best])
     reason: str | None = None
     if intent.requests_generation(text):

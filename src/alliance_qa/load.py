@@ -171,6 +171,15 @@ class LoadedIndex:
             return segments_search(self.faiss_index, self.segments, query, k, self.exact)
         return ann_search(self.faiss_index, np.asarray(self.vectors), query, k, self.exact)
 
+    def search_many(self, vectors: np.ndarray, k: int) -> list[tuple[np.ndarray, np.ndarray]]:
+        """:meth:`search` for each row of ``vectors``: one FAISS call for them all when the index is exact and
+        whole (no delta), which is many times faster than one call each (the calibration's hundreds of probes)."""
+        queries = np.ascontiguousarray(vectors, dtype=np.float32).reshape(-1, self.dimension)
+        if not self.exact or self.segments is not None or not len(queries):
+            return [self.search(q, k) for q in queries]
+        scores, rows = self.faiss_index.search(queries, min(k, int(self.faiss_index.ntotal)))
+        return [(s[r >= 0], r[r >= 0]) for s, r in zip(scores, rows, strict=True)]
+
 
 
 def current_build(index_dir: Path) -> Path | None:

@@ -177,10 +177,13 @@ class Retriever:
         dense[sections] = (weights * best).sum(axis=0)
         return dense
 
-    def rank(self, text: str, vector: np.ndarray) -> Ranking:
-        """Score every section for the normalized question ``text`` and its ``vector`` (one FAISS search)."""
+    def rank(self, text: str, vector: np.ndarray, found: tuple[np.ndarray, np.ndarray] | None = None) -> Ranking:
+        """Score every section for the normalized question ``text`` and its ``vector`` (one FAISS search, unless
+        ``found`` already holds its ``(scores, unit rows)``)."""
         query = np.asarray(vector, dtype=np.float32).reshape(-1)
-        if self._candidates:
+        if found is not None:
+            raw, rows = found
+        elif self._candidates:
             raw, rows = self.index.search(query, self._candidates)
         else:  # an index with no units at all
             raw, rows = np.zeros(0, np.float32), np.zeros(0, np.int64)
@@ -198,6 +201,13 @@ class Retriever:
             terms=terms,
             probes=(Probe(query, terms),),
         )
+
+    def rank_many(self, texts: Sequence[str], vectors: np.ndarray) -> list[Ranking]:
+        """:meth:`rank` for many questions, their FAISS searches made in one call."""
+        if not self._candidates:
+            return [self.rank(t, v) for t, v in zip(texts, vectors, strict=True)]
+        found = self.index.search_many(np.asarray(vectors), self._candidates)
+        return [self.rank(t, v, f) for t, v, f in zip(texts, vectors, found, strict=True)]
 
     # ------------------------------------------------------------------ hits and quotes
 
