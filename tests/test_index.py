@@ -263,3 +263,14 @@ def test_progress_bar_is_quiet_when_not_a_terminal(
     build_index(corpus_dir, index_dir, fake_embedder, model=FAKE_MODEL)
     captured = capsys.readouterr()
     assert "embedding" not in captured.err and "%|" not in captured.err
+
+
+def test_ranking_many_questions_in_one_search_equals_ranking_each(fake_assistant: Assistant) -> None:
+    retriever = fake_assistant.state().retriever
+    questions = ["Which ports matter?", "What about energy?", "nothing shared at all", "cyber space exploration"]
+    vectors = np.stack([fake_assistant.embed_question(q) for q in questions])
+    for one, many in zip([retriever.rank(q, v) for q, v in zip(questions, vectors, strict=True)],
+                         retriever.rank_many(questions, vectors), strict=True):
+        np.testing.assert_array_equal(one.scores, many.scores)
+    with pytest.raises(IndexStateError, match="dimension 3 but the index"):
+        fake_assistant.index.search_many(np.ones((2, 3), dtype=np.float32), 5)

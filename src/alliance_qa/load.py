@@ -161,12 +161,7 @@ class LoadedIndex:
 
     def search(self, vector: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         """Return ``(scores, unit rows)`` of the ``k`` units nearest ``vector``; rows past the end are dropped."""
-        query = np.ascontiguousarray(vector, dtype=np.float32).reshape(1, -1)
-        if query.shape[1] != self.dimension:
-            raise IndexStateError(
-                f"question vector has dimension {query.shape[1]} but the index at {self.path} has {self.dimension}: "
-                "run `alliance-qa build --full`"
-            )
+        query = self._queries(vector)
         if self.segments is not None:
             return segments_search(self.faiss_index, self.segments, query, k, self.exact)
         return ann_search(self.faiss_index, np.asarray(self.vectors), query, k, self.exact)
@@ -174,11 +169,22 @@ class LoadedIndex:
     def search_many(self, vectors: np.ndarray, k: int) -> list[tuple[np.ndarray, np.ndarray]]:
         """:meth:`search` for each row of ``vectors``: one FAISS call for them all when the index is exact and
         whole (no delta), which is many times faster than one call each (the calibration's hundreds of probes)."""
-        queries = np.ascontiguousarray(vectors, dtype=np.float32).reshape(-1, self.dimension)
+        queries = self._queries(vectors)
         if not self.exact or self.segments is not None or not len(queries):
             return [self.search(q, k) for q in queries]
         scores, rows = self.faiss_index.search(queries, min(k, int(self.faiss_index.ntotal)))
         return [(s[r >= 0], r[r >= 0]) for s, r in zip(scores, rows, strict=True)]
+
+    def _queries(self, vectors: np.ndarray) -> np.ndarray:
+        """``vectors`` (one, or one a row) as a float32 matrix; a vector of another model's dimension is refused."""
+        queries = np.ascontiguousarray(vectors, dtype=np.float32)
+        queries = queries.reshape(1, -1) if queries.ndim == 1 else queries
+        if queries.ndim != 2 or queries.shape[1] != self.dimension:
+            raise IndexStateError(
+                f"question vector has dimension {queries.shape[-1]} but the index at {self.path} has {self.dimension}: "
+                "run `alliance-qa build --full`"
+            )
+        return queries
 
 
 
