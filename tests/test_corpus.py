@@ -435,7 +435,7 @@ def test_too_many_bytes_is_refused_naming_the_setting(tmp_path: Path, monkeypatc
 def test_bad_limit_setting_is_a_clear_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     _many(tmp_path / "c", 1)
     monkeypatch.setenv("ALLIANCE_QA_MAX_FILES", "lots")
-    with pytest.raises(CorpusError, match=r"^ALLIANCE_QA_MAX_FILES='lots' is not a whole number above 0: set it to e\.g\. 2000$"):
+    with pytest.raises(CorpusError, match=r"^ALLIANCE_QA_MAX_FILES='lots' is not a whole number of at least 1: set it to e\.g\. 2000, or unset it$"):
         read_corpus(tmp_path / "c")
 
 

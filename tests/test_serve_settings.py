@@ -9,6 +9,7 @@ import torch
 
 from alliance_qa import web
 from alliance_qa.assistant import Assistant
+from alliance_qa.config import env_count
 from alliance_qa.errors import AllianceQAError
 
 
@@ -21,14 +22,16 @@ def _threads_restored() -> Iterator[None]:
 
 def test_counts_come_from_the_environment_or_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("ALLIANCE_QA_CONCURRENCY", raising=False)
-    assert web._env_count("ALLIANCE_QA_CONCURRENCY", 8) == 8
+    assert env_count("ALLIANCE_QA_CONCURRENCY", 8) == 8
     monkeypatch.setenv("ALLIANCE_QA_CONCURRENCY", " 12 ")
-    assert web._env_count("ALLIANCE_QA_CONCURRENCY", 8) == 12
+    assert env_count("ALLIANCE_QA_CONCURRENCY", 8) == 12
     for bad in ("0", "-3", "two", "1.5"):
         monkeypatch.setenv("ALLIANCE_QA_CONCURRENCY", bad)
         with pytest.raises(AllianceQAError) as exc:
-            web._env_count("ALLIANCE_QA_CONCURRENCY", 8)
-        assert f"ALLIANCE_QA_CONCURRENCY must be a whole number of at least 1, not {bad!r}" in str(exc.value)
+            env_count("ALLIANCE_QA_CONCURRENCY", 8)
+        assert str(exc.value) == (
+            f"ALLIANCE_QA_CONCURRENCY={bad!r} is not a whole number of at least 1: set it to e.g. 8, or unset it"
+        )
 
 
 @pytest.mark.usefixtures("_threads_restored")

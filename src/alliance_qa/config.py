@@ -25,6 +25,24 @@ ENV_MODEL = "ALLIANCE_QA_MODEL"
 MAX_QUESTION_CHARS = 1000
 
 
+def env_count(name: str, default: int, error: type[Exception] | None = None) -> int:
+    """A whole number of at least 1 from environment variable ``name`` ("2_000" allowed), else ``default``.
+
+    Anything else raises ``error`` (default :class:`~alliance_qa.errors.AllianceQAError`) naming the value and the fix.
+    """
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    digits = raw.replace("_", "")
+    if not digits.isdigit() or int(digits) < 1:
+        from .errors import AllianceQAError
+
+        raise (error or AllianceQAError)(
+            f"{name}={raw!r} is not a whole number of at least 1: set it to e.g. {default}, or unset it"
+        )
+    return int(digits)
+
+
 @dataclass(frozen=True)
 class Settings:
     """Where the corpus and index live and which embedding model to use."""

@@ -7,6 +7,7 @@ import os
 import stat
 from pathlib import Path
 
+from .config import env_count
 from .errors import CorpusError
 
 SUFFIXES = (".txt", ".md")
@@ -23,14 +24,7 @@ WALK_ENTRIES_PER_FILE = 20
 
 def _limit(value: int | None, env: str, default: int) -> int:
     """A walk limit: the keyword argument, else the ``env`` variable, else ``default``."""
-    if value is not None:
-        return value
-    raw = os.environ.get(env, "").strip().replace("_", "")
-    if not raw:
-        return default
-    if not raw.isdigit() or int(raw) < 1:
-        raise CorpusError(f"{env}={os.environ[env]!r} is not a whole number above 0: set it to e.g. {default}")
-    return int(raw)
+    return value if value is not None else env_count(env, default, CorpusError)
 
 
 def _walk(

@@ -37,7 +37,7 @@ import gradio as gr
 
 from . import guard, web_login
 from .assistant import Assistant
-from .config import MAX_QUESTION_CHARS
+from .config import MAX_QUESTION_CHARS, env_count
 from .errors import AllianceQAError
 from .web_record import ENV_FEEDBACK_DIR, FeedbackLog, chat_markdown
 from .web_render import (
@@ -64,24 +64,14 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 
-def _env_count(name: str, default: int) -> int:
-    """A whole number of at least 1 from environment variable ``name``, else ``default``."""
-    raw = os.environ.get(name, "").strip()
-    if not raw:
-        return default
-    if not raw.isdigit() or int(raw) < 1:
-        raise AllianceQAError(f"{name} must be a whole number of at least 1, not {raw!r}; unset it for {default}")
-    return int(raw)
-
-
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 7860
 #: Questions answered at the same time. Their embeddings are merged into one model call (:mod:`.batch`), so
 #: more at once means fewer, larger model calls; each question's work stays bounded (:mod:`.limits`).
-CONCURRENCY_LIMIT = _env_count("ALLIANCE_QA_CONCURRENCY", 8)
+CONCURRENCY_LIMIT = env_count("ALLIANCE_QA_CONCURRENCY", 8)
 #: Threads torch (and FAISS, same OpenMP runtime) use while serving: one model call runs at a time, and
 #: Gradio and the answers' Python work need the other cores.
-MODEL_THREADS = _env_count("ALLIANCE_QA_MODEL_THREADS", 1)
+MODEL_THREADS = env_count("ALLIANCE_QA_MODEL_THREADS", 1)
 #: Gradio's queue summarizes the events it recorded (a pandas table of up to 10,000 of them) after every event,
 #: for a monitoring page this server does not offer; at 32 clients that took about half of the server's CPU
 #: time once a few hundred questions had been answered.  One event recorded, the summary never recomputed.
