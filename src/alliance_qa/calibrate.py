@@ -321,20 +321,12 @@ def _probe(
 ) -> tuple[float, str | None, bool, bool]:
     """``(best score, the cutoff-free decline reason or None, shares only the ubiquitous names, its foreign words
     outweigh its specific matches)`` for one probe and its ``ranking``."""
-    from . import intent
-    from .policy import name_words
+    from . import policy
 
     best = float(ranking.scores[ranking.best])
-    reason: str | None = None
-    if intent.requests_generation(text):
-        reason = "generate"
-    else:
-        section = retriever.sections[ranking.best]
-        reason = intent.missing_answer_type(text, [section.title, section.text])
-        attribute = intent.asked_attribute(text, profile.parties)
-        head = retriever.lexical.terms(attribute.split()[-1]) if attribute else []
-        if reason is None and head and not head[0].known:
-            reason = "attribute"
-    terms = list(ranking.terms)
-    foreign = retriever.lexical.outweighed(terms, ranking.best, name_words(profile.parties))
-    return best, reason, retriever.only_generic(terms), foreign
+    return (
+        best,
+        policy.cutoff_free_reason(text, ranking, retriever, profile.parties),
+        policy.names_only(text, ranking, retriever),
+        policy.outweighed(ranking, retriever, profile.parties),
+    )

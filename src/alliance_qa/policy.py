@@ -76,9 +76,26 @@ def abstain_reason(
     """
     if isinstance(resolved, Ranking):
         resolved = Resolved(resolved)
+    ranking = resolved.ranking
+    fixed = cutoff_free_reason(question, ranking, retriever, parties)
+    if fixed:
+        return fixed
+    score = resolved.support
+    if score < abstain_below:
+        return "low"
+    if resolved.context is None and score < names_only_below and names_only(question, ranking, retriever):
+        return "names-only"
+    if resolved.context is None and foreign_below is not None and score < foreign_below and outweighed(
+        ranking, retriever, parties
+    ):
+        return "foreign"
+    return None
+
+
+def cutoff_free_reason(question: str, ranking: Ranking, retriever: Retriever, parties: intent.Parties = ()) -> str | None:
+    """Rules 1 and 2, which need no cutoff: a request to write, or an answer type the best section lacks."""
     if intent.requests_generation(question):
         return "generate"
-    ranking = resolved.ranking
     section = retriever.sections[ranking.best]
     missing = intent.missing_answer_type(question, [section.title, section.text])
     if missing:
@@ -87,24 +104,21 @@ def abstain_reason(
     head = retriever.lexical.terms(attribute.split()[-1]) if attribute else []
     if head and not head[0].known:
         return "attribute"  # "What is X's national anthem?": an attribute the corpus never names
-    score = resolved.support
-    if score < abstain_below:
-        return "low"
-    if (
-        resolved.context is None
-        and score < names_only_below
-        and retriever.only_generic(list(ranking.terms))
-        and not intent.answers_measure(question, [section.title, section.text])
-    ):
-        return "names-only"
-    if (
-        resolved.context is None
-        and foreign_below is not None
-        and score < foreign_below
-        and retriever.lexical.outweighed(list(ranking.terms), ranking.best, name_words(parties))
-    ):
-        return "foreign"
     return None
+
+
+def names_only(question: str, ranking: Ranking, retriever: Retriever) -> bool:
+    """Rule 4's condition, before its cutoff: the question shares only the ubiquitous names with the corpus, and
+    is not a measure the best section states."""
+    section = retriever.sections[ranking.best]
+    return retriever.only_generic(list(ranking.terms)) and not intent.answers_measure(
+        question, [section.title, section.text]
+    )
+
+
+def outweighed(ranking: Ranking, retriever: Retriever, parties: intent.Parties = ()) -> bool:
+    """Rule 5's condition, before its cutoff: the question's foreign words outweigh its matches in the best section."""
+    return retriever.lexical.outweighed(list(ranking.terms), ranking.best, name_words(parties))
 
 
 def name_words(parties: intent.Parties) -> frozenset[str]:
