@@ -198,3 +198,23 @@ def test_separate_scheme_still_makes_overlapping_windows() -> None:
     units, notes = section_units(section)
     windows = [u for u in units if u.kind == "section"]
     assert len(windows) > 2 and notes and "overlapping windows" in notes[0]
+
+
+def test_an_index_keeps_its_chunking_until_the_setting_names_another(
+    corpus_dir: Path, index_dir: Path, fake_embedder: HashEmbedder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("ALLIANCE_QA_CHUNKING", raising=False)
+    build_index(corpus_dir, index_dir, fake_embedder, model=fake_embedder.name, chunking="sentences")
+    article = next(corpus_dir.glob("*.txt"))
+    article.write_text(article.read_text(encoding="utf-8").rstrip() + " A new closing line was added.\n", encoding="utf-8")
+    report = build_index(corpus_dir, index_dir, fake_embedder, model=fake_embedder.name)  # an upgrade's new default
+    assert report.sections_embedded == 1 and not report.full, "an unchanged setting re-embedded everything"
+    assert json.loads((current(index_dir) / "manifest.json").read_text())["chunking"] == "sentences"
+    report = build_index(corpus_dir, index_dir, fake_embedder, model=fake_embedder.name, full=True)
+    assert json.loads((current(index_dir) / "manifest.json").read_text())["chunking"] == "sentences"
+    monkeypatch.setenv("ALLIANCE_QA_CHUNKING", "averaged")
+    report = build_index(corpus_dir, index_dir, fake_embedder, model=fake_embedder.name)
+    assert report.full and json.loads((current(index_dir) / "manifest.json").read_text())["chunking"] == "averaged"
+    monkeypatch.delenv("ALLIANCE_QA_CHUNKING")
+    build_index(corpus_dir, index_dir.parent / "fresh", fake_embedder, model=fake_embedder.name)  # a new index
+    assert json.loads((current(index_dir.parent / "fresh") / "manifest.json").read_text())["chunking"] == "averaged"

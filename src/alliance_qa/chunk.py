@@ -72,12 +72,14 @@ class Window:
     spans: tuple[Span | None, ...]
 
 
-def chunking_setting(value: str | None = None) -> str:
-    """Return the chunking scheme: ``value``, else ``ALLIANCE_QA_CHUNKING``, else ``"averaged"``.
+def chunking_setting(value: str | None = None, current: str | None = None) -> str:
+    """Return the chunking scheme: ``value``, else ``ALLIANCE_QA_CHUNKING``, else ``current`` (the scheme of the
+    index being updated, so a build never re-embeds everything for a setting nobody changed), else ``"averaged"``.
 
     Raises :class:`~alliance_qa.errors.BuildError` naming the choices for anything else.
     """
-    chosen = (value or os.environ.get(ENV_CHUNKING) or CHUNKINGS[0]).strip().lower()
+    kept = current if current in CHUNKINGS else None
+    chosen = (value or os.environ.get(ENV_CHUNKING) or kept or CHUNKINGS[0]).strip().lower()
     if chosen not in CHUNKINGS:
         raise BuildError(f"chunking {chosen!r} is not one of {', '.join(CHUNKINGS)}: set {ENV_CHUNKING} to one of them")
     return chosen
