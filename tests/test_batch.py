@@ -154,6 +154,17 @@ def test_real_model_rows_match_one_by_one_encoding(embedder: SentenceTransformer
     assert batcher.texts == len(questions) and batcher.calls < len(questions)  # some calls were merged
 
 
+def test_one_text_skips_encodes_set_up_and_gives_its_vector_to_the_bit(embedder: SentenceTransformerEmbedder) -> None:
+    texts = ["Which ports matter for trade?", "ÉNERGIE — naïve café ☕ 42", " ".join(["long"] * 400), "x"]
+    for text in texts:  # the last is cut at the model's 256 word pieces, as encode cuts it
+        reference = embedder.model.encode([text], normalize_embeddings=True, convert_to_numpy=True)
+        got = embedder.encode([text])
+        assert got.dtype == np.float32 and got.shape == (1, embedder.dimension)
+        np.testing.assert_array_equal(got, reference.astype(np.float32))
+    # in a batch the shorter text is padded, which moves its last bits (as in encode itself), no more
+    np.testing.assert_allclose(embedder.encode(texts[:2])[1], embedder.encode([texts[1]])[0], atol=1e-6)
+
+
 def test_concurrent_answers_match_sequential_ones(assistant: Assistant, tmp_path: Path) -> None:
     questions = ["Why does trade matter?", "What about energy?", "tell me about ports", "food aid"]
     expected = [assistant.ask(q).text for q in questions]
