@@ -553,3 +553,20 @@ def test_numbered_list_items_with_long_bodies_are_not_title_lines() -> None:
     assert _titles(doc) == [(None, "Setup notes"), (1, "Install Python"), (3, "Run make")]
     doc = f"Setup notes\n\nFollow these steps.\n\n1. Install Python\n\n{body}\n\n9. Run make\n\n{body}\n"
     assert _titles(doc) == [(None, "Setup notes"), (1, "Install Python")]
+
+
+def test_a_documents_title_is_its_own_line_else_its_intros_else_its_file_name_read_only_as_far_as_needed() -> None:
+
+    from alliance_qa.corpus import Section, document_title
+
+    def section(title: str, *, document_title: str = "", intro: bool = False) -> Section:
+        return Section(id=f"d.txt#{title}", number=None, title=title, text="Some text.", source="notes/d.txt", position=0,
+                       document_title=document_title, intro=intro)
+
+    def then_fail(first: Section) -> Iterator[Section]:
+        yield first
+        raise AssertionError("read past the section that gave the title")
+
+    assert document_title(then_fail(section("Intro", document_title="The Guide", intro=True)), "notes/d.txt") == "The Guide"
+    assert document_title([section("Setup"), section("Welcome", intro=True)], "notes/d.txt") == "Welcome"
+    assert document_title([section("Setup")], "notes/field_notes-2024.md") == "Field notes 2024"

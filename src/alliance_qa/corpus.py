@@ -20,7 +20,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -90,6 +90,19 @@ class Section:
     def content_hash(self) -> str:
         """SHA-256 of the normalized document title, title and text: what decides re-embedding (computed once)."""
         return hashlib.sha256(f"{self.document_title}\n{self.title}\n{self.text}".encode()).hexdigest()
+
+
+def document_title(sections: Iterable[Section], path: str) -> str:
+    """The title of the document at ``path`` from its ``sections`` (read only as far as needed): its own title
+    line, as the parser recorded it, else its intro's title, else the file name in words."""
+    intro = ""
+    for section in sections:
+        title = str(getattr(section, "document_title", "") or "").strip()
+        if title:
+            return title
+        if not intro and section.intro and section.title.strip():
+            intro = section.title.strip()
+    return intro or re.sub(r"[-_]+", " ", Path(path).stem).strip().capitalize() or path
 
 
 def slugify(name: str) -> str:

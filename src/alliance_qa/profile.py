@@ -35,6 +35,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from .corpus import document_title
 from .errors import CorpusError
 from .parties import Parties, parties_of
 from .parties import demonyms as demonyms  # re-exported for callers of the profile API
@@ -263,19 +264,6 @@ def read_overrides(corpus_dir: Path) -> Overrides:
 
 
 # --------------------------------------------------------------------------- derivation
-
-
-def document_title(sections: Sequence[Section], path: str) -> str:
-    """The document's title: its own title line (the corpus records it), else the file name in words."""
-    for section in sections:
-        title = str(getattr(section, "document_title", "") or "")
-        if title.strip():
-            return title.strip()
-    for section in sections:
-        if section.intro and section.title.strip():
-            return section.title.strip()
-    stem = Path(path).stem
-    return re.sub(r"[-_]+", " ", stem).strip().capitalize() or path
 
 
 def section_word(sections: Sequence[Section], title: str) -> str:

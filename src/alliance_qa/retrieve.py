@@ -39,7 +39,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from .corpus import Section
+from .corpus import Section, document_title
 from .embed import model_words
 from .lexical import Term, words
 from .load import LoadedIndex
@@ -137,14 +137,8 @@ class Retriever:
         return bool(self._intro[position])
 
     def document_title(self, document: str) -> str:
-        """The title of ``document``: its own (Markdown heading / first line) or its intro's title, else its path."""
-        positions = self.documents.get(document, [])
-        for i in positions:
-            title = getattr(self.sections[i], "document_title", "")
-            if title:
-                return str(title)
-        intro = [i for i in positions if self.is_intro(i)]
-        return self.sections[intro[0]].title if intro and self.sections[intro[0]].title else document
+        """The title of ``document`` (:func:`alliance_qa.corpus.document_title`; usually its first section's)."""
+        return document_title((self.sections[i] for i in self.documents.get(document, [])), document)
 
     def topical(self, terms: Sequence[Term]) -> int:
         """How many of ``terms`` name something specific in the corpus (see :meth:`LexicalIndex.topical`)."""
