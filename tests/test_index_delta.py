@@ -12,6 +12,7 @@ import errno
 import json
 import shutil
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -22,7 +23,7 @@ from alliance_qa.build import build_index, edited_reasons, stale_reasons
 from alliance_qa.corpus import corpus_fingerprint, read_corpus
 from alliance_qa.embed import SentenceTransformerEmbedder
 from alliance_qa.errors import BuildError
-from alliance_qa.load import load_index
+from alliance_qa.load import current_build, load_index
 from alliance_qa.prepared import WORD_COUNT_FILES
 from alliance_qa.rows import JsonlRows
 from alliance_qa.segments import Ordered, OrderedVectors
@@ -261,3 +262,27 @@ def test_a_delta_that_fails_to_write_leaves_the_current_build_answering(
     assert (before / "vectors.npy").stat().st_nlink == 1  # the linked copy went with the temporary folder
     qa = Assistant(corpus, index_dir, fake_model.name, embedder=fake_model, auto_build=False)
     assert qa.ask(QUESTIONS[0]).citations and qa.notice is not None and "edited" in qa.notice
+
+
+def test_the_delta_thresholds_are_settings(
+    corpus: Path, tmp_path: Path, fake_model: HashEmbedder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(delta, "MIN_TEXTS", 20_000)  # the shipped default: this corpus is far below it
+    index_dir = tmp_path / "index"
+    build_index(corpus, index_dir, fake_model, model=fake_model.name)
+
+    def edit_and_build(old: str, new: str) -> dict[str, Any]:
+        edit(corpus / "article.txt", old, new)
+        build_index(corpus, index_dir, fake_model, model=fake_model.name)
+        return json.loads((index_dir / "current" / "manifest.json").read_text(encoding="utf-8"))
+
+    assert "delta" not in edit_and_build("Rajin", "Rajin and Chongjin")
+    monkeypatch.setenv("ALLIANCE_QA_DELTA_MIN_TEXTS", "1")
+    assert "delta" in edit_and_build("Chongjin", "Chongjin and Hamhung")
+    monkeypatch.setenv("ALLIANCE_QA_DELTA_MERGE_SHARE", "0.0001")  # any edit is more than that: written whole
+    assert "delta" not in edit_and_build("Hamhung", "Hamhung and Wonsan")
+    monkeypatch.setenv("ALLIANCE_QA_DELTA_MERGE_SHARE", "lots")
+    before = current_build(index_dir)
+    with pytest.raises(BuildError, match=r"^ALLIANCE_QA_DELTA_MERGE_SHARE='lots' is not a share between 0 and 0\.5"):
+        edit_and_build("Wonsan", "Wonsan and Nampo")
+    assert current_build(index_dir) == before

@@ -19,6 +19,7 @@ delta would hold more than :data:`MERGE_SHARE` of the base's texts, or delete mo
 from __future__ import annotations
 
 import logging
+import os
 import time
 import uuid
 from collections.abc import Callable
@@ -38,7 +39,9 @@ from .build import (
     long_sections_warning,
 )
 from .chunk import Unit
+from .config import env_count
 from .corpus import PARSER_VERSION, Section, read_document
+from .errors import BuildError
 from .lexical import LexicalIndex, WordCounts
 from .load import FORMAT_VERSION, LoadedIndex
 from .prepared import Prepared, prepare
@@ -52,14 +55,39 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 #: A build with fewer texts than this is written whole (a few seconds at most); from here on an edit is a delta.
+#: Override with ``ALLIANCE_QA_DELTA_MIN_TEXTS``.
 MIN_TEXTS = 20_000
 #: A delta may hold (or delete) up to this share of its base's texts; beyond it the build is written whole again.
+#: Override with ``ALLIANCE_QA_DELTA_MERGE_SHARE`` (a fraction: more means rarer whole builds and a larger delta
+#: to search exactly at every question).
 MERGE_SHARE = 0.05
+ENV_MIN_TEXTS = "ALLIANCE_QA_DELTA_MIN_TEXTS"
+ENV_MERGE_SHARE = "ALLIANCE_QA_DELTA_MERGE_SHARE"
+
+
+def min_texts() -> int:
+    """:data:`MIN_TEXTS`, or ``ALLIANCE_QA_DELTA_MIN_TEXTS``."""
+    return env_count(ENV_MIN_TEXTS, MIN_TEXTS, BuildError)
+
+
+def merge_share() -> float:
+    """:data:`MERGE_SHARE`, or ``ALLIANCE_QA_DELTA_MERGE_SHARE`` (above 0, at most 0.5)."""
+    raw = os.environ.get(ENV_MERGE_SHARE, "").strip()
+    if not raw:
+        return MERGE_SHARE
+    try:
+        value = float(raw)
+    except ValueError:
+        value = -1.0
+    if not 0 < value <= 0.5:
+        raise BuildError(f"{ENV_MERGE_SHARE}={raw!r} is not a share between 0 and 0.5: set it to e.g. {MERGE_SHARE}, "
+                         "or unset it")
+    return value
 
 
 def large_enough(build: LoadedIndex) -> bool:
     """Whether ``build`` (the current one) holds enough texts for its next edit to be a delta."""
-    return len(split(build.units)[0]) >= MIN_TEXTS
+    return len(split(build.units)[0]) >= min_texts()
 
 
 def _ranges(keys: np.ndarray, groups: int) -> np.ndarray | None:
@@ -125,7 +153,7 @@ def build_delta(
     if not plan:
         return None  # no text at all: the whole build says so
     new_sections = [s for _, entry in plan if isinstance(entry, list) for s in entry]
-    if max(len(new_sections) + len(old_delta_sections), len(old_positions)) > MERGE_SHARE * len(base_sections):
+    if max(len(new_sections) + len(old_delta_sections), len(old_positions)) > merge_share() * len(base_sections):
         return None  # a large edit: the whole build (decided before anything is embedded)
     old_sections = [previous.sections[p] for p in old_positions]
     _refuse_emptied_files(corpus_dir, old_sections, new_sections)
@@ -221,7 +249,7 @@ def build_delta(
     unit_order, delta_units, kept = _order(np.concatenate(unit_src), old_unit_order, base_unit_count, old_delta_units, fresh_units)
     delta_vectors = np.concatenate([old_delta[kept], vectors[fresh_vectors].reshape(len(fresh_vectors), previous.dimension)]).astype(np.float32)
     deleted = base_unit_count - int((unit_order < base_unit_count).sum())
-    if max(len(delta_units), deleted) > MERGE_SHARE * base_unit_count:
+    if max(len(delta_units), deleted) > merge_share() * base_unit_count:
         log.info("the delta would hold %d texts and delete %d of the base's %d: writing the whole build", len(delta_units),
                  deleted, base_unit_count)
         return None
