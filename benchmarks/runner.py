@@ -222,6 +222,8 @@ def table(results: dict[str, Any]) -> str:
             f"{build['ratio']:.2f}",
             f">= 0.9 {_goal(build['met'])}",
         )
+        if "cpu_ratio" in build:
+            row("  the same ratio in process CPU time", "", "", f"{build['cpu_ratio']:.2f}")
         inc = build["incremental"]
         row(
             "  incremental rebuild after one edit",

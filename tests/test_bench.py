@@ -76,6 +76,7 @@ def test_warm_latency_and_build_throughput(
     fast, slow = build["build_texts_per_s"], build["raw_encode_texts_per_s"]
     assert (fast - 0.05) / (slow + 0.05) - 5e-4 <= build["ratio"] <= (fast + 0.05) / (slow - 0.05) + 5e-4, build
     assert build["met"] is (build["ratio"] >= 0.9) or abs(build["ratio"] - 0.9) < 2e-3
+    assert 0 < build["cpu_ratio"] < 10  # texts per CPU second, build against raw encode
     assert build["incremental"]["sections_embedded"] == 1, build["incremental"]
     assert 1 <= build["incremental"]["texts_embedded"] < build["texts"]
 
