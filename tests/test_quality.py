@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import re
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -129,6 +130,18 @@ def test_an_answer_names_the_area_and_marks_each_quote(shared_assistant: Assista
 
 def bullet_lines(answer: Answer) -> list[str]:
     return [line for line in answer.text.splitlines() if line.startswith("- ")]
+
+
+def test_a_measure_question_quotes_the_sentence_with_the_figure_first(shared_assistant: Assistant) -> None:
+    from alliance_qa.answer import figure_first
+
+    answer = shared_assistant.ask("How far is North Korea from Russia?")
+    assert not answer.abstained and "miles" in answer.citations[0].quotes[0], answer.text
+    plain = shared_assistant.ask("What does North Korea want from Russia in trade?")
+    hit = plain.citations[0]
+    assert figure_first("What does North Korea want from Russia in trade?", hit) is hit  # other questions: as ranked
+    moved = figure_first("How long does it take?", replace(hit, quotes=("It is good.", "It takes 3 days."), quote="It is good."))
+    assert (moved.quote, moved.quotes) == ("It takes 3 days.", ("It takes 3 days.", "It is good."))
 
 
 def test_list_question_gives_all_ten_areas_one_cited_line_each(shared_assistant: Assistant) -> None:

@@ -181,6 +181,17 @@ def respond(
     )
     if reason is not None:
         return decline(hits, reason, examples=examples), hits
+    hits = [figure_first(turn.text, hit) for hit in hits]
     return compose(hits, abstain_below=abstain_below, decided=True, examples=examples), hits
+
+
+def figure_first(question: str, hit: Hit) -> Hit:
+    """``hit`` with its quoted sentences that state the figure a "how far / long / old ..." ``question`` asks for
+    first (the answer leads; the quotes stay the same sentences); any other question leaves it as it is."""
+    stating = [q for q in hit.quotes if intent.answers_measure(question, [q])]
+    if not stating or hit.quotes[0] == stating[0]:
+        return hit
+    quotes = (*stating, *(q for q in hit.quotes if q not in stating))
+    return replace(hit, quote=quotes[0], quotes=quotes)
 
 
