@@ -249,10 +249,9 @@ def test_the_question_bank_is_embedded_once_per_process_and_cached_in_each_index
 def test_the_shipped_bank_vectors_are_the_current_banks() -> None:
     import numpy as np
 
-    from alliance_qa.calibrate import SHIPPED_RESOURCE, bank_key
-    from alliance_qa.normalize import normalize
+    from alliance_qa.calibrate import SHIPPED_RESOURCE, bank_key, cleaned_bank
 
-    bank = [" ".join(normalize(q).split()) for q in load_bank()]
+    bank = cleaned_bank()
     with np.load(Path(__file__).parents[1] / "src" / "alliance_qa" / "data" / SHIPPED_RESOURCE) as saved:
         assert str(saved["bank_sha256"]) == bank_key(bank), "the question bank changed: run `make bank-vectors`"
         assert saved["vectors"].shape == (len(bank), 384)
@@ -262,10 +261,9 @@ def test_the_shipped_bank_vectors_are_the_current_banks() -> None:
 def test_a_first_build_with_the_bundled_model_takes_the_shipped_bank_vectors(tmp_path: Path, embedder: Any) -> None:
     import numpy as np
 
-    from alliance_qa.calibrate import forget_bank_vectors, shipped_vectors
-    from alliance_qa.normalize import normalize
+    from alliance_qa.calibrate import cleaned_bank, forget_bank_vectors, shipped_vectors
 
-    bank = [" ".join(normalize(q).split()) for q in load_bank()]
+    bank = cleaned_bank()
     shipped = shipped_vectors(bank, embedder)
     assert shipped is not None
     sample = [3, 101, 202, len(bank) - 2]  # others than the few the check itself re-embeds

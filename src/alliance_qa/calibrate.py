@@ -105,6 +105,18 @@ def load_bank(path: Path | None = None) -> list[str]:
     return [line.strip() for line in text.splitlines() if line.strip() and not line.lstrip().startswith("#")]
 
 
+def _asked(text: str) -> str:
+    """``text`` as a question reaches the retriever: normalized, its runs of white space one space."""
+    from .normalize import normalize
+
+    return " ".join(normalize(text).split())
+
+
+def cleaned_bank(path: Path | None = None) -> list[str]:
+    """The bank's questions (:func:`load_bank`) as the retriever sees them: what is embedded, shipped and hashed."""
+    return [_asked(q) for q in load_bank(path)]
+
+
 #: Bank vectors embedded in this process, by bank key, with the embedder that made them: a server rebuilding
 #: after edits, or a program building several index folders, embeds the bank once.
 _bank_memo: dict[str, tuple[Embedder, np.ndarray, bool]] = {}
@@ -144,9 +156,7 @@ def shipped_vectors(bank: Sequence[str], embedder: Embedder) -> np.ndarray | Non
 def write_shipped_vectors(embedder: Embedder, target: Path) -> Path:
     """Embed the shipped bank with ``embedder`` (the bundled model) and save it as :data:`SHIPPED_RESOURCE` in
     ``target`` (a folder): run by ``make bank-vectors`` after the bank changes."""
-    from .normalize import normalize
-
-    bank = [" ".join(normalize(q).split()) for q in load_bank()]
+    bank = cleaned_bank()
     vectors = np.asarray(embedder.encode(bank), dtype=np.float32).reshape(len(bank), -1)
     path = target / SHIPPED_RESOURCE
     with open(path, "wb") as fh:
@@ -249,16 +259,14 @@ def calibrate(
     """Calibrate both cutoffs for ``retriever``'s build (see the module docstring)."""
     import time
 
-    from .normalize import normalize
-
     started = time.perf_counter()
-    bank = [" ".join(normalize(q).split()) for q in load_bank(bank_path)]
+    bank = cleaned_bank(bank_path)
     if not bank:
         log.warning("no question bank found: using the default abstention cutoffs")
         return Calibration(DEFAULT_ABSTAIN_BELOW, DEFAULT_NAMES_ONLY_BELOW, bank="missing")
     off_vectors = bank_vectors(bank, embedder, str(retriever.index.manifest.get("model", "")), cache_dir)
-    inside = [" ".join(normalize(q).split()) for q in inscope_probes(retriever)]
-    named = [" ".join(normalize(q).split()) for q in names_probes(bank, retriever, profile)]
+    inside = [_asked(q) for q in inscope_probes(retriever)]
+    named = [_asked(q) for q in names_probes(bank, retriever, profile)]
     fresh = np.asarray(embedder.encode(inside + named), dtype=np.float32).reshape(len(inside) + len(named), -1)
     in_vectors, named_vectors = fresh[: len(inside)], fresh[len(inside) :]
 
