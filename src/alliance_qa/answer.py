@@ -181,17 +181,23 @@ def respond(
     )
     if reason is not None:
         return decline(hits, reason, examples=examples), hits
-    hits = [figure_first(turn.text, hit) for hit in hits]
+    hits = figure_first(turn.text, hits)
     return compose(hits, abstain_below=abstain_below, decided=True, examples=examples), hits
 
 
-def figure_first(question: str, hit: Hit) -> Hit:
-    """``hit`` with its quoted sentences that state the figure a "how far / long / old ..." ``question`` asks for
-    first (the answer leads; the quotes stay the same sentences); any other question leaves it as it is."""
-    stating = [q for q in hit.quotes if intent.answers_measure(question, [q])]
-    if not stating or hit.quotes[0] == stating[0]:
-        return hit
-    quotes = (*stating, *(q for q in hit.quotes if q not in stating))
-    return replace(hit, quote=quotes[0], quotes=quotes)
+def figure_first(question: str, hits: Sequence[Hit]) -> list[Hit]:
+    """``hits``, each with its quoted sentences that state the figure a "how far / long / old ..." ``question`` asks
+    for first (the answer leads; the quotes stay the same sentences); for any other question, as they are."""
+    measure = intent.asked_measure(question)
+    if measure is None:
+        return list(hits)
+    led = []
+    for hit in hits:
+        stating = [q for q in hit.quotes if intent.states_measure(measure, [q])]
+        if stating and hit.quotes[0] != stating[0]:
+            quotes = (*stating, *(q for q in hit.quotes if q not in stating))
+            hit = replace(hit, quote=quotes[0], quotes=quotes)
+        led.append(hit)
+    return led
 
 

@@ -200,11 +200,26 @@ def _states_measure(measure: str, body: str) -> bool:
     return bool(re.search(rf"\b{_NUMBER}\s*(?:(?:-|to|or)\s*{_NUMBER}\s*)?(?:\w+\s+)?(?:of\s+)?(?:{unit})\b", body))
 
 
+def _cited(cited: Sequence[str]) -> str:
+    """The ``cited`` texts as one lower-cased run of words ("$12", "9:30" and "3-5" kept), for the figure patterns."""
+    return " ".join(" ".join(c.casefold().split()) for c in cited)
+
+
+def asked_measure(question: str) -> str | None:
+    """The measure a "how far / old / long ..." ``question`` asks for ("far", "old" ...), or ``None``."""
+    measure = _MEASURE_ASKED.search(lowered(question))
+    return measure.group(1) if measure else None
+
+
+def states_measure(measure: str | None, cited: Sequence[str]) -> bool:
+    """Whether the ``cited`` text gives a figure of ``measure`` (:func:`asked_measure`; ``None``: never)."""
+    return measure is not None and _states_measure(measure, _cited(cited))
+
+
 def answers_measure(question: str, cited: Sequence[str]) -> bool:
     """True when ``question`` asks "how far / old / long ..." and the ``cited`` text states a figure of that kind:
     the match is then on what is asked, not only on the names the question shares with the corpus."""
-    measure = _MEASURE_ASKED.search(lowered(question))
-    return measure is not None and _states_measure(measure.group(1), " ".join(" ".join(c.casefold().split()) for c in cited))
+    return states_measure(asked_measure(question), cited)
 
 
 def missing_answer_type(question: str, cited: Sequence[str]) -> str | None:
@@ -219,7 +234,7 @@ def missing_answer_type(question: str, cited: Sequence[str]) -> str | None:
     answer such a question.
     """
     text = lowered(question)
-    body = " ".join(" ".join(c.casefold().split()) for c in cited)  # "$12", "9:30" and "3-5" kept
+    body = _cited(cited)
     if _TIME_ASKED.search(text) and not _WHEN_CLAUSE.search(text) and not _TIME_GIVEN.search(body):
         return "time"
     count = _COUNT_ASKED.search(text)
