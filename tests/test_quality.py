@@ -139,8 +139,9 @@ def test_a_measure_question_quotes_the_sentence_with_the_figure_first(shared_ass
     assert not answer.abstained and "miles" in answer.citations[0].quotes[0], answer.text
     plain = shared_assistant.ask("What does North Korea want from Russia in trade?")
     hit = plain.citations[0]
-    assert figure_first("What does North Korea want from Russia in trade?", [hit])[0] is hit  # other questions: as ranked
-    moved = figure_first("How long does it take?", [replace(hit, quotes=("It is good.", "It takes 3 days."), quote="It is good.")])[0]
+    assert figure_first("What does North Korea want from Russia in trade?", [hit])[0] is hit  # other questions
+    unled = replace(hit, quotes=("It is good.", "It takes 3 days."), quote="It is good.")
+    moved = figure_first("How long does it take?", [unled])[0]
     assert (moved.quote, moved.quotes) == ("It takes 3 days.", ("It takes 3 days.", "It is good."))
 
 
