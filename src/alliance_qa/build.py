@@ -293,12 +293,11 @@ def build_index(
     :class:`BuildError` or :class:`BuildLockedError`.
     """
     started = time.perf_counter()
-    chunking_setting(chunking)  # a bad setting fails before anything is read
-    fingerprint = corpus_fingerprint(corpus_dir, index_dir=index_dir)  # before reading: an edit made during the build shows as a change
     earlier: LoadedIndex | None = None
     with contextlib.suppress(IndexStateError):
         earlier = load_index(index_dir)
     chunking = chunking_setting(chunking, earlier.manifest.get("chunking", "separate") if earlier is not None else None)
+    fingerprint = corpus_fingerprint(corpus_dir, index_dir=index_dir)  # before reading: an edit made during the build shows as a change
     from . import delta  # imports this module: a small edit of a large build is a delta segment
 
     if earlier is not None and not full and delta.large_enough(earlier):  # a small edit of a large build: a delta
