@@ -359,6 +359,53 @@ def test_a_measure_question_answered_by_a_figure_is_not_a_match_on_names_alone()
     assert not answers_measure("What do Lisbon and Porto trade?", ["Separated by hundreds of kilometres, they trade."])
 
 
+def test_the_sentences_stating_the_asked_figure_are_found_with_the_one_before_a_pronoun() -> None:
+    from alliance_qa.intent import figure_sentences
+
+    sentences = ["Members can rent a locker.", "It costs $5 at the desk.", "The desk opens at 9am.", "Tools last years."]
+    assert figure_sentences("How much does a locker cost?", sentences) == [0, 1]
+    assert figure_sentences("When does the desk open?", sentences) == [2]
+    assert figure_sentences("How long do tools last?", sentences) == [3]
+    assert figure_sentences("Which tools can I borrow?", sentences) is None
+
+
+TOOL_LIBRARY = """Riverside Tool Library
+
+1. Membership
+
+There are two plans. The Basic plan costs $10 a month and covers the hand tools. The Pro plan costs $30 a month.
+It adds the power tools, including the table saw and the 3D printers.
+
+2. Lockers
+
+Members can rent a locker by the door. It costs $5 a month, and the key is kept at the desk.
+
+3. Repairs
+
+Report a broken tool at the desk. The volunteers aim to repair most tools within 4 days.
+"""
+
+
+def test_a_figure_stated_only_for_other_things_does_not_answer(
+    tmp_path: Path, embedder: object
+) -> None:
+    """"How much does a new 3D printer cost?" is not answered by the plans' prices, though the section names the
+    printers and states prices: no sentence with a price names a printer.  A price stated for what is asked, in
+    the sentence, the one before "It costs ...", the title, or for a follow-up's earlier topic, still answers."""
+    corpus = tmp_path / "library"
+    corpus.mkdir()
+    (corpus / "tool-library.txt").write_text(TOOL_LIBRARY, encoding="utf-8")
+    qa = Assistant(corpus, tmp_path / "library-index", embedder=embedder)  # type: ignore[arg-type]
+    declined = qa.ask("How much does a new 3D printer cost?")
+    assert declined.abstained and "not for what you asked about" in declined.text
+    for question, title in [("How much does the Pro plan cost?", "Membership"), ("How much does renting cost?", "Lockers"),
+                            ("What does a locker cost?", "Lockers")]:
+        answer = qa.ask(question)
+        assert not answer.abstained and answer.citations[0].title == title, (question, answer.text)
+    follow_up = qa.ask("How long until it gets fixed?", history=["How do I report a broken tool?"])
+    assert not follow_up.abstained and follow_up.citations[0].title == "Repairs", follow_up.text
+
+
 @pytest.mark.parametrize(
     ("question", "answers", "lacks", "kind"),
     [

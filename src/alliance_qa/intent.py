@@ -271,6 +271,63 @@ def missing_answer_type(question: str, cited: Sequence[str]) -> str | None:
     return None
 
 
+#: Words that only say which figure is asked ("how much does X cost", "how long does X take"): not its subject.
+_FIGURE_WORD_LIST = """
+cost costs costing price prices priced pay paid fee fees charge charges charged much many long far old tall high deep
+wide big large heavy fast often soon cold hot warm time times take takes taking last lasts date year day month hour
+minute when apart away until
+"""
+_FIGURE_WORDS = frozenset(_FIGURE_WORD_LIST.split())
+#: Words for the sides of a text as a group ("their countries", "both nations"): they stand for its names.
+_COLLECTIVE_WORDS = "countries country nations nation sides parties governments"
+_COLLECTIVE = frozenset(_COLLECTIVE_WORDS.split())
+#: A sentence opening with one of these may state the figure of the sentence before it ("It costs $12.").
+_ANAPHORIC_START = re.compile(r"^\W*(?:it|its|they|their|this|these|that|those|each|both|he|she|the latter)\b")
+
+
+def _figure_given(question: str) -> re.Pattern[str] | None:
+    """The pattern of a figure answering ``question`` (money, a measure, a date or time), or ``None`` when it
+    asks for none of them (counts are checked beside their noun already: :func:`missing_answer_type`)."""
+    text = lowered(question)
+    if _MONEY_ASKED.search(text):
+        return _MONEY_GIVEN
+    measure = _MEASURE_ASKED.search(text)
+    if measure:
+        kind = measure.group(1)
+        unit = _MEASURES[kind]
+        vague = rf"|{_VAGUE_DURATION.pattern}" if kind == "long" else ""
+        return re.compile(rf"\b{_NUMBER}\s*(?:(?:-|to|or)\s*{_NUMBER}\s*)?(?:\w+\s+)?(?:of\s+)?(?:{unit})\b{vague}")
+    if _TIME_ASKED.search(text) and not _WHEN_CLAUSE.search(text):
+        return _TIME_GIVEN
+    return None
+
+
+def figure_sentences(question: str, sentences: Sequence[str]) -> list[int] | None:
+    """The positions of the ``sentences`` that state the figure ``question`` asks for, each with the sentence
+    before it when it opens with a pronoun ("It costs $12."); ``None`` when the question asks for no figure."""
+    given = _figure_given(question)
+    if given is None:
+        return None
+    found: list[int] = []
+    for i, sentence in enumerate(sentences):
+        body = _cited([sentence])
+        if given.search(body):
+            if i and _ANAPHORIC_START.search(body):
+                found.append(i - 1)
+            found.append(i)
+    return found
+
+
+def collective(word: str) -> bool:
+    """Whether ``word`` (lower-case) names the sides of a text as a group ("countries", "nations")."""
+    return word in _COLLECTIVE
+
+
+def figure_words(word: str) -> bool:
+    """Whether ``word`` (lower-case) only names the kind of figure asked, not what it is about."""
+    return word in _FIGURE_WORDS
+
+
 @dataclass(frozen=True)
 class WholeIntent:
     """A question about the whole corpus: ``kind`` is "overview", "list" or "wants"; ``party`` (its name) for "wants"."""

@@ -8,7 +8,8 @@ with the closest sections and example questions suggested, when any of these hol
    ("when ..."), a count ("how many X"), a measure ("how far ..."), or the value
    of an attribute the section never mentions ("what is the GDP / population /
    currency ...") -- see :func:`alliance_qa.intent.missing_answer_type` and
-   :func:`alliance_qa.intent.asked_attribute`;
+   :func:`alliance_qa.intent.asked_attribute` -- or states that figure only for
+   other things than the question's subject (:func:`figure_apart`);
 3. the best section's fused score is below ``abstain_below``;
 4. the only words it shares with the corpus are its documents' ubiquitous
    names (stems in at least half of a document's sections) while its other
@@ -34,6 +35,8 @@ import os
 from collections.abc import Sequence
 
 from . import intent, render
+from .lexical import Term
+from .lexical import words as lexical_words
 from .ranking import Ranking, Resolved
 from .retrieve import Retriever
 from .types import Answer, Hit
@@ -77,7 +80,7 @@ def abstain_reason(
     if isinstance(resolved, Ranking):
         resolved = Resolved(resolved)
     ranking = resolved.ranking
-    fixed = cutoff_free_reason(question, ranking, retriever, parties)
+    fixed = cutoff_free_reason(question, ranking, retriever, parties, resolved.context)
     if fixed:
         return fixed
     score = resolved.support
@@ -92,19 +95,56 @@ def abstain_reason(
     return None
 
 
-def cutoff_free_reason(question: str, ranking: Ranking, retriever: Retriever, parties: intent.Parties = ()) -> str | None:
-    """Rules 1 and 2, which need no cutoff: a request to write, or an answer type the best section lacks."""
+def cutoff_free_reason(
+    question: str, ranking: Ranking, retriever: Retriever, parties: intent.Parties = (), context: Ranking | None = None
+) -> str | None:
+    """Rules 1 and 2, which need no cutoff: a request to write, or an answer type the best section lacks (for a
+    follow-up, ``context`` is the earlier topic's ranking: its words are what "it" stands for)."""
     if intent.requests_generation(question):
         return "generate"
     section = retriever.sections[ranking.best]
     missing = intent.missing_answer_type(question, [section.title, section.text])
     if missing:
         return missing
+    if figure_apart(question, ranking, retriever, context):
+        return "figure"
     attribute = intent.asked_attribute(question, parties)
     head = retriever.lexical.terms(attribute.split()[-1]) if attribute else []
     if head and not head[0].known:
         return "attribute"  # "What is X's national anthem?": an attribute the corpus never names
     return None
+
+
+def figure_apart(question: str, ranking: Ranking, retriever: Retriever, context: Ranking | None = None) -> bool:
+    """Whether ``question`` asks for a figure that the best section states only apart from what the question is
+    about: "How much does a new 3D printer cost?" cited from a section giving plan prices, whose sentences with a
+    price never name a printer.  The subject is the question's specific words the corpus knows; the title, the
+    figure's sentence (or the one before, for "It costs ...") must name one of them."""
+    section = retriever.sections[ranking.best]
+    sentences = section.sentences
+    beside = intent.figure_sentences(question, sentences)
+    if beside is None:
+        return False
+    lexical = retriever.lexical
+    earlier = context.terms if context is not None else ()
+
+    def subject_of(terms: Sequence[Term], generic: bool) -> set[str]:
+        return {stem for term in terms if term.known and not intent.figure_words(term.word)
+                for stem, _ in term.stems[:1] if generic or stem not in lexical.generic}
+
+    # The question's specific words; for a follow-up also the earlier topic's, ubiquitous or not ("it").
+    subject = subject_of(ranking.terms, False) | subject_of(earlier, True)
+    if any(intent.collective(term.word) for term in ranking.terms):  # "their countries": the ubiquitous names
+        subject |= set(lexical.generic)
+    if not subject:
+        return False
+
+    def stems(text: str) -> set[str]:
+        return {lexical.stem(w) for w in lexical_words(text)}
+
+    if subject & stems(section.title):
+        return False
+    return not any(subject & stems(sentences[i]) for i in set(beside))
 
 
 def names_only(question: str, ranking: Ranking, retriever: Retriever) -> bool:

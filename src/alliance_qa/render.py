@@ -19,6 +19,7 @@ DECLINE_TYPE = {
     "time": "It gives no dates or times.",
     "count": "It gives no such number.",
     "measure": "It gives no such figure.",
+    "figure": "It gives figures of that kind, but not for what you asked about.",
     "attribute": "It doesn't say.",
     "generate": "This assistant only quotes the documents; it doesn't write or translate text.",
 }
