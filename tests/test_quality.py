@@ -452,3 +452,20 @@ def test_a_real_word_is_not_taken_for_a_typo_of_another(tmp_path: Path) -> None:
     # without a dictionary (a model without a vocabulary file) every near spelling matches, as before
     assert [s for s, _ in LexicalIndex(sections).terms("snow")[0].stems] == ["show"]
     assert model_words(str(tmp_path)) == frozenset()
+
+
+def test_an_acronym_matches_only_a_word_the_corpus_writes_in_capitals(fake_assistant: Assistant, tmp_path: Path) -> None:
+    """The "UN" of a question is not the "Un" of a name in the article; typed in lower case, or in a question all
+    in capitals, the word matches as before; a corpus that writes "UN" matches it."""
+    def known(qa: Assistant, question: str) -> dict[str, bool]:
+        ranking = qa.state().retriever.rank(question, qa.embed_question(question))
+        return {t.word: t.known for t in ranking.terms}
+
+    assert "Un" in fake_assistant.state().retriever.sections[0].text
+    assert known(fake_assistant, "Would Russia back them at the UN?")["un"] is False
+    assert known(fake_assistant, "Who is Kim Jong Un?")["un"] is True
+    assert known(fake_assistant, "WOULD RUSSIA BACK THEM AT THE UN?")["un"] is True
+    corpus = tmp_path / "other"
+    corpus.mkdir()
+    (corpus / "notes.md").write_text("# Notes\n\n## Votes\n\nThe UN voted on the port.\n\n## Ports\n\nKim Jong Un saw it.\n")
+    assert known(Assistant(corpus, tmp_path / "other-index"), "What did the UN vote on?")["un"] is True

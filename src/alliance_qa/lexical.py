@@ -433,6 +433,10 @@ class LexicalIndex:
             self._term_scores[stem] = scores
         return scores
 
+    def containing(self, stem: str) -> np.ndarray:
+        """The positions of the documents that contain ``stem``, in order."""
+        return np.flatnonzero(self._scores_for(stem) > 0)
+
     def scores(self, terms: Sequence[Term]) -> np.ndarray:
         """BM25 score of every document for ``terms`` (a fuzzy match counts its weight)."""
         total = np.zeros(self.n_docs, dtype=np.float32)

@@ -28,6 +28,10 @@ zero when no question word is in the corpus (pure paraphrases), so it only ever
 adds evidence; the dense part carries paraphrases, BM25 carries keywords, names
 and misspellings.
 
+**Acronyms.**  A question word written in capitals ("UN", "NATO", in a question that is not all capitals)
+matches a corpus word only if the corpus writes it in capitals somewhere (of the first
+:data:`ACRONYM_SECTIONS` sections holding it): the "UN" of a question is not the "Un" of a name.
+
 **Quotes.**  Within a section, sentences are ranked by their plain cosine
 similarity to the question plus :data:`SENTENCE_LEXICAL_WEIGHT` times the IDF of
 the question words they contain.
@@ -35,6 +39,7 @@ the question words they contain.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 
 import numpy as np
@@ -43,6 +48,7 @@ from .corpus import Section, document_title
 from .embed import model_words
 from .lexical import Term, words
 from .load import LoadedIndex
+from .normalize import normalize
 from .prepared import group_rows
 from .ranking import Probe, Ranking
 from .segments import OrderedVectors
@@ -65,6 +71,11 @@ MAX_QUOTES = 2
 #: An index of up to this many units is scored in full; a larger one from its nearest :data:`CANDIDATE_UNITS`.
 FULL_SCAN_UNITS = 4096
 CANDIDATE_UNITS = 512
+
+#: A question word of 2 to 5 capitals is an acronym; its capital form is looked for in at most this many of the
+#: sections holding its stem (past them it is taken as written in capitals somewhere).
+ACRONYM_SECTIONS = 64
+_ACRONYM = re.compile(r"\b[A-Z]{2,5}\b")
 
 _KIND_CODES = {kind: code for code, kind in enumerate(KIND_WEIGHTS)}
 
@@ -186,7 +197,7 @@ class Retriever:
         q_scale = np.sqrt(np.maximum(1.0 - self._gamma * q_common**2, 1e-6))
         reduced = (raw - self._gamma * self._unit_common[rows] * q_common) / (self._unit_scale[rows] * q_scale)
         dense = self._dense(reduced.astype(np.float32), rows)
-        terms = tuple(self.lexical.terms(text))
+        terms = self._acronyms(text, tuple(self.lexical.terms(text)))
         lexical = self.lexical.scores(terms)
         return Ranking(
             scores=dense + LEXICAL_WEIGHT * lexical,
@@ -195,6 +206,31 @@ class Retriever:
             terms=terms,
             probes=(Probe(query, terms),),
         )
+
+    def _acronyms(self, text: str, terms: tuple[Term, ...]) -> tuple[Term, ...]:
+        """``terms`` with each acronym of ``text`` ("UN") unknown where the corpus never writes it in capitals."""
+        letters = sum(c.isalpha() for c in text)
+        capitals = {w.casefold(): w for w in _ACRONYM.findall(text)}
+        if not capitals or sum(c.isupper() for c in text) * 2 > letters:  # none, or a question in capitals
+            return terms
+        return tuple(
+            Term(t.word, ()) if t.word in capitals and t.known and not self._in_capitals(capitals[t.word], t.stems[0][0])
+            else t
+            for t in terms
+        )
+
+    def _in_capitals(self, acronym: str, stem: str) -> bool:
+        """Whether a section holding ``stem`` writes ``acronym`` in capitals (see :data:`ACRONYM_SECTIONS`)."""
+        holding = self.lexical.containing(stem)
+        if len(holding) > ACRONYM_SECTIONS:
+            return True
+        written = re.compile(rf"(?<![^\W\d_]){acronym}(?![^\W\d_])")
+        for position in holding.tolist():
+            section = self.sections[position]
+            text = f"{section.title}\n{section.text}"
+            if written.search(text) or (not text.isascii() and written.search(normalize(text))):
+                return True
+        return False
 
     def rank_many(self, texts: Sequence[str], vectors: np.ndarray) -> list[Ranking]:
         """:meth:`rank` for many questions, their FAISS searches made in one call."""
