@@ -327,6 +327,9 @@ def test_golden_file_is_valid_json_lines() -> None:
         ("How far from the camera should I hold the package?", "Hold the package 15 to 20 cm from the webcam."),
         ("How long does importing 1,000 rows take?", "Importing 1,000 rows takes a few seconds."),
         ("How long does the upload take?", "The upload takes about 30 seconds."),
+        ("How old must members be?", "The minimum age for members is 16."),
+        ("How old do children have to be?", "Young people aged 12 to 15 may come with a parent."),
+        ("How old are the students?", "Most are 18-year-olds."),
     ],
 )
 def test_a_figure_in_the_section_answers_how_far_and_how_long(question: str, section: str) -> None:

@@ -27,8 +27,9 @@ passed to the functions here as ``parties``.  With none, no question is a
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import partial
 
 #: The sides of a document and the other names a question may use for them: ``((name, (other names...)), ...)``.
 Parties = Sequence[tuple[str, Sequence[str]]]
@@ -192,9 +193,18 @@ _DEEDS = {
 _DEED_ASKED = re.compile(rf"^\W*who\s+(?:first\s+)?({'|'.join(_DEEDS)})\b")
 
 
+#: An age stated without "years": "aged 12 to 15", "under 12", "over 65", "the minimum age ... is 16", "13-year-olds".
+_AGE_GIVEN = re.compile(
+    r"\b(?:aged?|ages|under|over|older than|younger than)\s+\d+\b|\bage\b(?:\s+\w+){0,4}\s+(?:is|of)\s+\d+\b"
+    r"|\b\d+[- ]years?[- ]olds?\b|\b\d+\s+(?:and|or)\s+(?:over|older|up|above)\b"
+)
+
+
 def _states_measure(measure: str, body: str) -> bool:
     """Whether the lower-cased ``body`` gives a figure answering "how <measure>" ("3-5 days", "thousands of miles")."""
     if measure == "long" and _VAGUE_DURATION.search(body):
+        return True
+    if measure == "old" and _AGE_GIVEN.search(body):
         return True
     unit = _MEASURES[measure]
     return bool(re.search(rf"\b{_NUMBER}\s*(?:(?:-|to|or)\s*{_NUMBER}\s*)?(?:\w+\s+)?(?:of\s+)?(?:{unit})\b", body))
@@ -285,33 +295,30 @@ _COLLECTIVE = frozenset(_COLLECTIVE_WORDS.split())
 _ANAPHORIC_START = re.compile(r"^\W*(?:it|its|they|their|this|these|that|those|each|both|he|she|the latter)\b")
 
 
-def _figure_given(question: str) -> re.Pattern[str] | None:
-    """The pattern of a figure answering ``question`` (money, a measure, a date or time), or ``None`` when it
-    asks for none of them (counts are checked beside their noun already: :func:`missing_answer_type`)."""
+def _figure_test(question: str) -> Callable[[str], bool] | None:
+    """Whether a lower-cased text states the figure ``question`` asks for (money, a measure, a date or time), or
+    ``None`` when it asks for none of them (counts are checked beside their noun already: :func:`missing_answer_type`)."""
     text = lowered(question)
     if _MONEY_ASKED.search(text):
-        return _MONEY_GIVEN
+        return lambda body: bool(_MONEY_GIVEN.search(body))
     measure = _MEASURE_ASKED.search(text)
     if measure:
-        kind = measure.group(1)
-        unit = _MEASURES[kind]
-        vague = rf"|{_VAGUE_DURATION.pattern}" if kind == "long" else ""
-        return re.compile(rf"\b{_NUMBER}\s*(?:(?:-|to|or)\s*{_NUMBER}\s*)?(?:\w+\s+)?(?:of\s+)?(?:{unit})\b{vague}")
+        return partial(_states_measure, measure.group(1))
     if _TIME_ASKED.search(text) and not _WHEN_CLAUSE.search(text):
-        return _TIME_GIVEN
+        return lambda body: bool(_TIME_GIVEN.search(body))
     return None
 
 
 def figure_sentences(question: str, sentences: Sequence[str]) -> list[int] | None:
     """The positions of the ``sentences`` that state the figure ``question`` asks for, each with the sentence
     before it when it opens with a pronoun ("It costs $12."); ``None`` when the question asks for no figure."""
-    given = _figure_given(question)
-    if given is None:
+    states = _figure_test(question)
+    if states is None:
         return None
     found: list[int] = []
     for i, sentence in enumerate(sentences):
         body = _cited([sentence])
-        if given.search(body):
+        if states(body):
             if i and _ANAPHORIC_START.search(body):
                 found.append(i - 1)
             found.append(i)
