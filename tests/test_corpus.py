@@ -175,6 +175,25 @@ def test_a_repeated_label_within_one_document_warns(tmp_path: Path) -> None:
     assert warnings == ["duplicate section 'Ports' in a.md: rename one so citations can tell them apart"]
 
 
+def test_a_repeated_sub_heading_is_named_with_the_heading_it_sits_under(tmp_path: Path) -> None:
+    """Real documentation repeats "Example" / "Configuration" under each of its topics: citations name the topic."""
+    doc = ("# Transports\n\nHow requests are sent.\n\n## WSGI Transport\n\nThis transport calls a WSGI app directly, without any network.\n\n### Example\n\n"
+           "Mount the Flask app.\n\n## ASGI Transport\n\nThis transport calls an ASGI app directly, without any network.\n\n### Example\n\nMount the Starlette app.\n")
+    (tmp_path / "transports.md").write_text(doc, encoding="utf-8")
+    sections, warnings = read_corpus(tmp_path)
+    assert [s.label for s in sections] == ["Transports (intro)", "WSGI Transport", "WSGI Transport: Example",
+                                           "ASGI Transport", "ASGI Transport: Example"]
+    assert [s.id for s in sections][2::2] == ["transports.md#wsgi-transport-example", "transports.md#asgi-transport-example"]
+    assert warnings == []
+
+
+def test_markdown_opening_with_prose_is_named_after_its_file() -> None:
+    doc = "HTTPX supports SSL. It verifies certificates by default.\n\n## Disabling verification\n\nPass verify=False.\n"
+    intro, part = parse_document(doc, "advanced-ssl.md")
+    assert intro.document_title == part.document_title == "Advanced ssl"
+    assert (intro.label, intro.text) == ("Advanced ssl (intro)", "HTTPX supports SSL. It verifies certificates by default.")
+
+
 def test_section_ids_are_quoted_paths_and_repeat_titles_get_a_suffix() -> None:
     doc = "# Notes\n\n## Setup\n\nOne.\n\n## Setup\n\nTwo.\n\n## 4. Setup\n\nThree.\n\n## 4. Again\n\nFour.\n"
     ids = [s.id for s in parse_document(doc, "my notes/week 1.md")]

@@ -102,7 +102,13 @@ def document_title(sections: Iterable[Section], path: str) -> str:
             return title
         if not intro and section.intro and section.title.strip():
             intro = section.title.strip()
-    return intro or re.sub(r"[-_]+", " ", Path(path).stem).strip().capitalize() or path
+    return intro or file_title(path)
+
+
+def file_title(path: str) -> str:
+    """The file name of ``path`` in words, for a document with no title of its own ("advanced-ssl.md" -> "Advanced
+    ssl")."""
+    return re.sub(r"[-_]+", " ", Path(path).stem).strip().capitalize() or path
 
 
 def slugify(name: str) -> str:
@@ -162,8 +168,9 @@ def parse_document(text: str, source: str, *, normalizer: Callable[[str], str] =
     shape = outline(text.split("\n"), markdown=source.lower().endswith(".md"))
     parts: list[tuple[int, int | None, str, str, bool]] = []  # position, number, title, body, intro
     head = _paragraphs(shape.head)
+    doc_title = shape.title or file_title(source)
     if head and (head != shape.title or not shape.parts):  # a title line alone is no intro: sections carry it
-        parts.append((0, None, shape.title or head.split("\n", 1)[0][:120], head, bool(shape.parts)))
+        parts.append((0, None, doc_title, head, bool(shape.parts)))
     for position, part in enumerate(shape.parts, 1):
         body = _paragraphs(part.lines)
         if body:
@@ -186,7 +193,7 @@ def parse_document(text: str, source: str, *, normalizer: Callable[[str], str] =
                 source=source,
                 position=position,
                 sentences=tuple(split_sentences(body)),
-                document_title=shape.title,
+                document_title=doc_title,
                 intro=intro,
             )
         )
@@ -196,7 +203,7 @@ def parse_document(text: str, source: str, *, normalizer: Callable[[str], str] =
 #: Recorded in each build's manifest: change it whenever :func:`parse_document` would split or title a file
 #: differently, so that an incremental build parses again the files it would otherwise take unchanged from the
 #: previous build (``read_corpus(reuse=...)``).
-PARSER_VERSION = 1
+PARSER_VERSION = 2
 
 
 def read_document(path: Path, rel: str, *, normalizer: Callable[[str], str] = normalize) -> tuple[list[Section], list[str]]:

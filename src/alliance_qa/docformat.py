@@ -27,8 +27,12 @@ Plain text (``.txt``)
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+#: A Markdown document's first line (with no heading or front matter to title it) is its title only if it has at
+#: most this many words and no sentence ends in it; otherwise the document is named after its file.
+TITLE_WORDS = 15
 #: A Markdown section with fewer words than this, followed by a sub-heading, is merged into it.
 SHORT_WORDS = 8
 #: Plain text: an un-numbered title line needs at least this many words of text after it.
@@ -58,6 +62,8 @@ class Part:
     title: str
     lines: list[str] = field(default_factory=list)
     level: int = 1
+    #: The title of the heading it sits under (Markdown), or "".
+    parent: str = ""
 
 
 @dataclass
@@ -110,12 +116,34 @@ def _front_matter(lines: list[str]) -> tuple[str, list[str]]:
     return "", lines
 
 
-def _heading(title: str, level: int) -> Part:
+def _heading(title: str, level: int, before: Sequence[Part] = ()) -> Part:
+    """The section a heading of ``level`` starts, after the sections ``before`` it (its parent is among them)."""
     title = clean_title(title)
+    parent = next((p.title for p in reversed(before) if p.level < level), "")
     numbered = _NUMBER_TITLE.match(title)
     if numbered:
-        return Part(int(numbered.group(1)), numbered.group(2).strip(), [], level)
-    return Part(None, title, [], level)
+        return Part(int(numbered.group(1)), numbered.group(2).strip(), [], level, parent)
+    return Part(None, title, [], level, parent)
+
+
+def _qualify_repeats(parts: list[Part]) -> list[Part]:
+    """Title each heading that repeats within the document with the heading it sits under, when that tells the
+    repeats apart: two "Example" sections under "WSGI Transport" and "ASGI Transport" become
+    "WSGI Transport: Example" and "ASGI Transport: Example"."""
+    groups: dict[str, list[Part]] = {}
+    for part in parts:
+        groups.setdefault(part.title.casefold(), []).append(part)
+    for group in groups.values():
+        parents = [p.parent.casefold() for p in group]
+        if len(group) > 1 and all(parents) and len(set(parents)) == len(group):
+            for part in group:
+                part.title = f"{part.parent}: {part.title}"
+    return parts
+
+
+def _title_line(line: str) -> str:
+    """``line`` if it reads as a title (at most :data:`TITLE_WORDS` words, no sentence ending in it), else ""."""
+    return line if len(line.split()) <= TITLE_WORDS and not re.search(r"[.!?](?:\s|$)", line) else ""
 
 
 def _markdown(lines: list[str]) -> Outline:
@@ -143,11 +171,11 @@ def _markdown(lines: list[str]) -> Outline:
         atx = _ATX.match(line)
         text = re.sub(r"(^|\s+)#+$", "", atx.group(2) or "") if atx else ""  # "## Title ##", but "## C#" is C#
         if atx and clean_title(text):
-            parts.append(_heading(text, len(atx.group(1))))
+            parts.append(_heading(text, len(atx.group(1)), parts))
             continue
         setext = _SETEXT.match(line)
         if setext and _underlines(body):
-            parts.append(_heading(body.pop().strip(), 1 if setext.group(1)[0] == "=" else 2))
+            parts.append(_heading(body.pop().strip(), 1 if setext.group(1)[0] == "=" else 2, parts))
             continue
         body.append(line)
 
@@ -159,7 +187,8 @@ def _markdown(lines: list[str]) -> Outline:
         head += first.lines
     elif top:
         title = title or top[0].title
-    return Outline(title or first_line(head), head, _merge_short(parts))
+    # A first line of prose is no title: the caller names the document after its file instead.
+    return Outline(title or _title_line(first_line(head)), head, _qualify_repeats(_merge_short(parts)))
 
 
 def _underlines(body: list[str]) -> bool:
