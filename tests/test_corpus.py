@@ -192,6 +192,8 @@ def test_markdown_opening_with_prose_is_named_after_its_file() -> None:
     intro, part = parse_document(doc, "advanced-ssl.md")
     assert intro.document_title == part.document_title == "Advanced ssl"
     assert (intro.label, intro.text) == ("Advanced ssl (intro)", "HTTPX supports SSL. It verifies certificates by default.")
+    wrapped = "You can control the pool size\nwith the limits keyword argument.\n"  # a hard-wrapped first paragraph
+    assert parse_document(wrapped, "resource-limits.md")[0].title == "Resource limits"
 
 
 def test_section_ids_are_quoted_paths_and_repeat_titles_get_a_suffix() -> None:

@@ -141,8 +141,13 @@ def _qualify_repeats(parts: list[Part]) -> list[Part]:
     return parts
 
 
-def _title_line(line: str) -> str:
-    """``line`` if it reads as a title (at most :data:`TITLE_WORDS` words, no sentence ending in it), else ""."""
+def _head_title(head: list[str]) -> str:
+    """The first line of ``head`` if it reads as a title: a paragraph of its own (not the first line of a wrapped
+    one) of at most :data:`TITLE_WORDS` words with no sentence ending in it; else ""."""
+    rows = [i for i, line in enumerate(head) if line.strip()]
+    if not rows or (rows[0] + 1 < len(head) and head[rows[0] + 1].strip()):
+        return ""
+    line = first_line(head)
     return line if len(line.split()) <= TITLE_WORDS and not re.search(r"[.!?](?:\s|$)", line) else ""
 
 
@@ -188,7 +193,7 @@ def _markdown(lines: list[str]) -> Outline:
     elif top:
         title = title or top[0].title
     # A first line of prose is no title: the caller names the document after its file instead.
-    return Outline(title or _title_line(first_line(head)), head, _qualify_repeats(_merge_short(parts)))
+    return Outline(title or _head_title(head), head, _qualify_repeats(_merge_short(parts)))
 
 
 def _underlines(body: list[str]) -> bool:
