@@ -164,6 +164,29 @@ def test_overview_gives_the_intro_gist_and_the_ten_areas(shared_assistant: Assis
     assert len(bullet_lines(answer)) == 10 and all(line.endswith("]") for line in bullet_lines(answer))
 
 
+def test_whole_corpus_answers_over_many_documents_stay_within_forty_lines(tmp_path: Path, fake_model: object) -> None:
+    """Fourteen documents, each with a two-line intro and six sections: the overview and the list show as many
+    documents as fit in 40 lines and count the rest; every document shown or counted."""
+    corpus = tmp_path / "docs"
+    corpus.mkdir()
+    topics = ["timeouts", "proxies", "certificates", "encodings", "transports", "hooks", "limits", "cookies",
+              "redirects", "streaming", "retries", "logging", "caching", "headers"]
+    for topic in topics:
+        sections = "".join(f"## {topic.title()} part {k}\n\nHow {topic} behave in case {k}, with an example.\n\n"
+                           for k in range(1, 7))
+        intro = f"A note: the client handles {topic} for you.\nSee below for the settings that change it."
+        (corpus / f"{topic}.md").write_text(f"# {topic.title()}\n\n{intro}\n\n{sections}", encoding="utf-8")
+    qa = Assistant(corpus, tmp_path / "docs-index")
+    for question, kind in [("What is this about?", "overview"), ("List the main points", "list")]:
+        answer = qa.ask(question)
+        assert answer.kind == kind, answer.text
+        lines = answer.text.split("\n")
+        shown = sum(1 for t in topics if f"**{t.title()}**" in lines)
+        more = re.search(r"and (\d+) more documents", answer.text)
+        assert len(lines) <= 40 and shown >= 3, answer.text
+        assert shown + (int(more.group(1)) if more else 0) == len(topics), answer.text
+
+
 @pytest.mark.parametrize(
     ("question", "kind", "own", "foreign"),
     [

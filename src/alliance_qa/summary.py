@@ -57,9 +57,13 @@ def _part(retriever: Retriever, positions: Sequence[int], *, lines: int, section
     return out, cites
 
 
-def _more(documents: Sequence[object]) -> list[str]:
-    rest = len(documents) - MAX_DOCUMENTS
+def _more(rest: int) -> list[str]:
     return ["", render.MORE_DOCUMENTS.format(count=rest)] if rest > 0 else []
+
+
+def _height(lines: Sequence[str]) -> int:
+    """How many lines ``lines`` take when shown (a quote may hold a line break)."""
+    return sum(line.count("\n") + 1 for line in lines)
 
 
 def overview(retriever: Retriever, *, section_word: str = render.SECTION_WORD) -> Answer:
@@ -69,15 +73,20 @@ def overview(retriever: Retriever, *, section_word: str = render.SECTION_WORD) -
         lines = [render.heading(render.OVERVIEW_HEAD), ""]
         part, citations = _part(retriever, documents[0][1], lines=MAX_LINES - 2, section_word=section_word)
         return Answer("\n".join(lines + part), tuple(citations), kind="overview")
-    shown = documents[:MAX_DOCUMENTS]
-    budget = max((MAX_LINES - 2) // len(shown) - 2, 3)
+    candidates = documents[:MAX_DOCUMENTS]
+    budget = max((MAX_LINES - 2) // len(candidates) - 2, 3)
     lines = [render.heading(render.OVERVIEW_HEAD)]
     citations = []
-    for document, positions in shown:
+    shown = 0
+    for document, positions in candidates:
         part, cites = _part(retriever, positions, lines=budget, section_word=section_word)
-        lines += ["", render.heading(retriever.document_title(document)), *part]
+        block = ["", render.heading(retriever.document_title(document)), *part]
+        if shown and _height(lines) + _height(block) > MAX_LINES - 2:  # the rest are counted, not shown
+            break
+        lines += block
         citations += cites
-    return Answer("\n".join(lines + _more(documents)), tuple(citations), kind="overview")
+        shown += 1
+    return Answer("\n".join(lines + _more(len(documents) - shown)), tuple(citations), kind="overview")
 
 
 def area_list(retriever: Retriever, *, section_word: str = render.SECTION_WORD) -> Answer:
@@ -97,12 +106,17 @@ def area_list(retriever: Retriever, *, section_word: str = render.SECTION_WORD) 
     budget = max((MAX_LINES - 2) // len(shown) - 2, 1)
     lines = [render.heading(render.LIST_HEAD.format(count=total, sections=render.plural(section_word, total)))]
     citations: list[Hit] = []
+    listed = 0
     for document, positions in shown:
         areas = [retriever.source(i, (retriever.gist(i),)) for i in positions]
-        lines += ["", render.heading(retriever.document_title(document))]
-        lines += [render.bullet(c) for c in areas] if fits else render.packed(areas, budget)
+        block = ["", render.heading(retriever.document_title(document))]
+        block += [render.bullet(c) for c in areas] if fits else render.packed(areas, budget)
+        if listed and _height(lines) + _height(block) > MAX_LINES - 2:  # the rest are counted, not shown
+            break
+        lines += block
         citations += areas
-    return Answer("\n".join(lines + _more(documents)), tuple(citations), kind="list")
+        listed += 1
+    return Answer("\n".join(lines + _more(len(documents) - listed)), tuple(citations), kind="list")
 
 
 _CLAUSE = re.compile(r",\s+(?:while|whereas|but|and)\s+|;\s+")
