@@ -161,3 +161,20 @@ def test_cli_missing_model_is_one_line(fake_env: Assistant, tmp_path: Path) -> N
     result = CliRunner().invoke(main, ["--model", str(tmp_path / "no-such-model"), "ask", "ports?"])
     assert result.exit_code == 7, result.output
     assert "cannot load embedding model" in result.output and "ALLIANCE_QA_MODEL" in result.output
+
+
+def test_cli_ask_shows_quotes_as_written_and_keeps_a_code_block_s_lines(tmp_path: Path, fake_model: object) -> None:
+    """The terminal gets the quotes without Markdown escapes; in the Markdown answer a quote of several lines keeps
+    its line breaks inside the block quote."""
+    corpus = tmp_path / "docs"
+    corpus.mkdir()
+    code = "```\n>>> r = client.get(url, timeout=5)\n>>> r.status_code\n```"
+    (corpus / "client.md").write_text(f"# Client\n\n## Timeouts\n\nSet timeout_s with a *number*:\n\n{code}\n",
+                                      encoding="utf-8")
+    result = CliRunner().invoke(main, ["--corpus", str(corpus), "--index", str(tmp_path / "idx"), "ask",
+                                       "How do I set timeout_s with a number?"])
+    assert result.exit_code == 0, result.output
+    assert "Set timeout_s with a *number*:" in result.output and "\\" not in result.output
+    answer = Assistant(corpus, tmp_path / "idx").ask("client.get timeout status_code")
+    block = [line for line in answer.text.split("\n") if "status" in line or "client.get" in line]
+    assert block and all(line.startswith("> ") for line in block), answer.text

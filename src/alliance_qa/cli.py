@@ -97,7 +97,9 @@ def ask(ctx: click.Context, question: str, as_json: bool, history: tuple[str, ..
     if as_json:
         click.echo(json.dumps(answer.to_dict(), ensure_ascii=False, indent=2))
         return
-    click.echo(answer.text)
+    from .render import terminal
+
+    click.echo(terminal(answer.text))
     if answer.notice:
         click.echo(f"\nnote: {answer.notice}", err=True)
 

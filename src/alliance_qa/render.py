@@ -88,6 +88,11 @@ def unescape_markdown(text: str) -> str:
     return re.sub(r"\\(.)", r"\1", text)
 
 
+def terminal(text: str) -> str:
+    """An answer's Markdown as a terminal shows it best: quotes as written (no escapes), no trailing spaces."""
+    return "\n".join(line.rstrip() for line in unescape_markdown(text).split("\n"))
+
+
 def name(hit: Hit) -> str:
     """How a section is named in running text: its label, and its document when the corpus has several."""
     if hit.scope:
@@ -101,8 +106,10 @@ def heading(text: str) -> str:
 
 
 def quote_lines(cite: Hit) -> list[str]:
-    """One Markdown block quote per quoted sentence, each ending with the citation mark."""
-    return [f"> {markdown_quote(q)} {markdown_quote_marker(cite)}" for q in cite.quotes]
+    """One Markdown block quote per quoted sentence, each ending with the citation mark; a quote of several lines
+    (a code block, a hard-wrapped line) keeps its line breaks inside the block quote."""
+    return [f"> {markdown_quote(q).replace(chr(10), '  ' + chr(10) + '> ')} {markdown_quote_marker(cite)}"
+            for q in cite.quotes]
 
 
 def markdown_quote_marker(cite: Hit) -> str:
