@@ -322,6 +322,58 @@ def _titles(doc: str) -> list[tuple[int | None, str]]:
     return [(s.number, s.title) for s in parse_document(doc, "doc.txt")]
 
 
+PROTOCOL = """Token Protocol
+
+Table of Contents
+
+   1. Introduction ....................................................2
+     1.1. Roles .......................................................2
+   2. Registration ....................................................3
+
+1.  Introduction
+
+   This note describes the protocol and how clients use it to get tokens.
+
+1.1.  Roles
+
+   There are four roles: the owner, the client, the server and the resource server.
+
+1.2  Flow
+
+   The client asks the owner, then the server, for a token it can use. About
+   3.5 million clients do so every day.
+
+2.  Registration
+
+   Clients register with the server before they can ask for any tokens at all.
+
+2.1.  Client Types
+
+   There are two client types, confidential and public, by how they keep a secret.
+
+1.3.  Misplaced
+
+   A number from another section is text of this one, not its heading at all.
+
+2.1.1.  Confidential Clients
+
+   Confidential clients can keep a secret, for example on a server they run.
+"""
+
+
+def test_plain_text_sub_sections_are_split_off_under_their_section_and_contents_lines_are_not_headings() -> None:
+    """An RFC-style text: "1.1.  Roles" under "1.  Introduction" is a sub-section titled as printed; a table of
+    contents ("1. Introduction ....2") names headings without being them; "1.3." inside section 2 is text."""
+    sections = parse_document(PROTOCOL, "protocol.txt")
+    assert [(s.number, s.title) for s in sections][1:] == [
+        (1, "Introduction"), (None, "1.1 Roles"), (None, "1.2 Flow"), (2, "Registration"), (None, "2.1 Client Types"),
+        (None, "2.1.1 Confidential Clients"),
+    ]
+    assert "Table of Contents" in sections[0].text
+    assert "3.5 million clients" in sections[3].text
+    assert "1.3.  Misplaced" in sections[5].text
+
+
 HANDBOOK = """Workshop Handbook
 
 Welcome to the workshop. This handbook explains the rules.

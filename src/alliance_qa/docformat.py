@@ -50,6 +50,10 @@ _SETEXT = re.compile(r"^ {0,3}(=+|-+)[ \t]*$")
 _FENCE = re.compile(r"^\s*(`{3,}|~{3,})(.*)$")
 _NUMBER_TITLE = re.compile(r"^(\d{1,3})[.)]\s+(\S.*)$")
 _NUMBERED_LINE = re.compile(r"^\s{0,8}(\d{1,4})[.)]\s+(\S.*)$")
+#: A sub-section's heading in plain text: "4.1.  Title", "4.1.2 Title" (the numbers are checked against its section's).
+_DOTTED_LINE = re.compile(r"^\s{0,8}(\d{1,4}(?:\.\d{1,3}){1,4})\.?\s+(\S.*)$")
+#: A table of contents entry: a title, dot leaders and a page number ("1. Introduction ........ 4").
+_CONTENTS_ENTRY = re.compile(r"(?:\.\s?){4,}\s*(?:\d+|[ivxlc]+)$", re.IGNORECASE)
 _LIST_OR_TABLE = re.compile(r"^\s*([-*+>|]|\d{1,3}[.)])\s")
 _FRONT_TITLE = re.compile(r"^title:\s*(.+?)\s*$", re.IGNORECASE)
 
@@ -232,7 +236,37 @@ def _plain(lines: list[str]) -> Outline:
         if body and re.fullmatch(r"\s*(=|-){3,}\s*", body[0]):
             body = body[1:]
         parts.append(Part(number, heading, body))
-    return Outline(title, lines[: starts[0][0]], parts)
+        if number is not None:
+            parts += _subsections(parts[-1])
+    return Outline(title, lines[: starts[0][0]], _merge_short(parts) if len(parts) > len(starts) else parts)
+
+
+def _subsections(part: Part) -> list[Part]:
+    """Split off the sub-sections numbered under ``part`` ("4.1.  Authorization Code Grant", "4.1.2  Response"
+    under section 4): short title lines standing alone, their numbers rising in document order.  ``part`` keeps
+    the text before the first; each is titled as printed and nested by its depth."""
+    prefix = f"{part.number}."
+    rows: list[tuple[int, str, tuple[int, ...]]] = []
+    last: tuple[int, ...] = (part.number or 0,)
+    for row, line in enumerate(part.lines):
+        m = _DOTTED_LINE.match(line)
+        if not m or not m.group(1).startswith(prefix) or (row and part.lines[row - 1].strip()):
+            continue
+        title = m.group(2).strip()
+        if not title[0].isupper() or title.endswith((".", ",", ";", ":")) or len(title.split()) > 15 \
+                or _CONTENTS_ENTRY.search(title):
+            continue
+        number = tuple(int(n) for n in m.group(1).split("."))
+        if number > last:
+            rows.append((row, f"{m.group(1)} {title}", number))
+            last = number
+    subsections = []
+    for i, (row, title, number) in enumerate(rows):
+        end = rows[i + 1][0] if i + 1 < len(rows) else len(part.lines)
+        subsections.append(Part(None, title, part.lines[row + 1 : end], len(number), f"{part.number}. {part.title}"))
+    if rows:
+        part.lines = part.lines[: rows[0][0]]
+    return subsections
 
 
 def _numbered_sections(lines: list[str]) -> list[tuple[int, int | None, str]]:
@@ -251,6 +285,8 @@ def _numbered_sections(lines: list[str]) -> list[tuple[int, int | None, str]]:
         number, title = int(m.group(1)), m.group(2).strip()
         if title.endswith((".", ",", ";", ":")) or len(title) > 120 or len(title.split()) > 15:
             continue
+        if _CONTENTS_ENTRY.search(title):
+            continue  # the table of contents names the section; the heading comes later
         before, after = neighbour(row, -1), neighbour(row, 1)
         if (before in numbered and int(numbered[before].group(1)) == number - 1) or (
             after in numbered and int(numbered[after].group(1)) == number + 1
