@@ -374,6 +374,27 @@ def test_plain_text_sub_sections_are_split_off_under_their_section_and_contents_
     assert "1.3.  Misplaced" in sections[5].text
 
 
+_CHAPTER_TEXT = " ".join(["Alice", "was", "beginning", "to", "get", "very", "tired", "of", "sitting", "by", "her"] * 2) + "."
+
+
+@pytest.mark.parametrize(
+    ("heads", "titles"),
+    [
+        (["CHAPTER I.", "CHAPTER II.", "CHAPTER III."], ["CHAPTER I", "CHAPTER II", "CHAPTER III"]),
+        (["CHAPTER I.\nDown the Rabbit-Hole", "CHAPTER II.\nThe Pool of Tears"],
+         ["CHAPTER I. Down the Rabbit-Hole", "CHAPTER II. The Pool of Tears"]),
+        (["Part One: Arrival", "Part Two: Departure"], ["Part One: Arrival", "Part Two: Departure"]),
+    ],
+)
+def test_a_book_s_chapters_are_sections(heads: list[str], titles: list[str]) -> None:
+    """Books mark chapters with "CHAPTER I." (a full stop a title line would not have), often over the chapter's
+    own title; each is a section holding only its text."""
+    doc = "A Book\n\n" + "".join(f"{head}\n\n{_CHAPTER_TEXT}\n\n" for head in heads)
+    sections = parse_document(doc, "book.txt")
+    assert [s.title for s in sections] == titles
+    assert all(s.text == _CHAPTER_TEXT for s in sections)
+
+
 HANDBOOK = """Workshop Handbook
 
 Welcome to the workshop. This handbook explains the rules.

@@ -50,6 +50,12 @@ _SETEXT = re.compile(r"^ {0,3}(=+|-+)[ \t]*$")
 _FENCE = re.compile(r"^\s*(`{3,}|~{3,})(.*)$")
 _NUMBER_TITLE = re.compile(r"^(\d{1,3})[.)]\s+(\S.*)$")
 _NUMBERED_LINE = re.compile(r"^\s{0,8}(\d{1,4})[.)]\s+(\S.*)$")
+#: A book's division standing alone: "CHAPTER I.", "Chapter 12", "PART TWO:", "Book III. The Return".
+_DIVISION = re.compile(
+    r"^(?:chapter|part|book|volume|act|appendix|lesson|unit)\s+(?:\d{1,3}|[ivxlc]{1,7}|one|two|three|four|five|six|"
+    r"seven|eight|nine|ten|eleven|twelve|[a-z]+teen|twenty(?:-\w+)?|thirty(?:-\w+)?)\b[.:]?(?:\s+\S.{0,80})?$",
+    re.IGNORECASE,
+)
 #: A sub-section's heading in plain text: "4.1.  Title", "4.1.2 Title" (the numbers are checked against its section's).
 _DOTTED_LINE = re.compile(r"^\s{0,8}(\d{1,4}(?:\.\d{1,3}){1,4})\.?\s+(\S.*)$")
 #: A table of contents entry: a title, dot leaders and a page number ("1. Introduction ........ 4").
@@ -233,8 +239,8 @@ def _plain(lines: list[str]) -> Outline:
     for i, (row, number, heading) in enumerate(starts):
         end = starts[i + 1][0] if i + 1 < len(starts) else len(lines)
         body = lines[row + 1 : end]
-        if body and re.fullmatch(r"\s*(=|-){3,}\s*", body[0]):
-            body = body[1:]
+        if body and (re.fullmatch(r"\s*(=|-){3,}\s*", body[0]) or (body[0].strip() and heading.endswith(f" {body[0].strip()}"))):
+            body = body[1:]  # an underline, or a title line the heading took in ("CHAPTER I." over its title)
         parts.append(Part(number, heading, body))
         if number is not None:
             parts += _subsections(parts[-1])
@@ -355,6 +361,11 @@ def _title_lines(lines: list[str]) -> list[tuple[int, int | None, str]]:
     for row in range(top + 1, len(lines) - 1):
         text = lines[row].strip()
         if not text or lines[row - 1].strip():
+            continue
+        if _DIVISION.match(text):  # "CHAPTER I." alone, or over its title line: "CHAPTER I." / "Down the Hole"
+            after = lines[row + 1].strip()
+            named = after and (row + 2 >= len(lines) or not lines[row + 2].strip()) and len(after.split()) <= 10
+            found.append((row, None, f"{text} {after}" if named else text.rstrip(".:")))
             continue
         underline = bool(re.fullmatch(r"(=|-){3,}", lines[row + 1].strip()))
         alone = not lines[row + 1].strip()
