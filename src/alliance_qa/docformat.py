@@ -11,7 +11,9 @@ Markdown (``.md``)
     document's title, not a section.  A heading with no text of its own is not a
     section; one with a very short text (under ``SHORT_WORDS`` words) followed by a
     deeper heading lends that text to its first sub-section.  YAML front matter is
-    dropped (its ``title:`` is the document title), and so are HTML comments.
+    dropped (its ``title:`` is the document title), and so are HTML comments.  A heading
+    repeated under different parents is titled with its parent ("WSGI Transport: Example");
+    a first line of prose is no title (the caller names the document after its file).
 Plain text (``.txt``)
     A numbered line ``N. Title`` starts a section only when it belongs to the
     document's section numbering: the best run of consecutive numbers
@@ -19,9 +21,11 @@ Plain text (``.txt``)
     titles (short, no closing full stop, standing alone between blank lines scores
     best) with body text between them.
     Numbered list items (consecutive numbers on consecutive lines with nothing
-    between them) are never headings.  Without such numbering, short title-like
-    lines standing alone before at least ``MIN_BODY_WORDS`` words of text are
-    section titles, if there are at least two of them.
+    between them) are never headings, nor are table of contents entries (dot leaders and
+    a page number).  Under section ``N``, lines ``N.1.  Title``, ``N.1.2  Title`` start its
+    sub-sections, titled as printed.  Without such numbering, short title-like lines
+    standing alone (a book's "CHAPTER I." too) before at least ``MIN_BODY_WORDS`` words of
+    text are section titles, if there are at least two of them.
 """
 
 from __future__ import annotations
