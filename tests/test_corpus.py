@@ -395,6 +395,16 @@ def test_a_book_s_chapters_are_sections(heads: list[str], titles: list[str]) -> 
     assert all(s.text == _CHAPTER_TEXT for s in sections)
 
 
+def test_a_faq_s_questions_are_its_sections() -> None:
+    faq = ("Acme Cloud FAQ\n\nQ: How do I reset my password?\nA: Open Settings and click Reset password.\n\n"
+           "Q: Can I change my plan later?\nA: Yes, from the Billing page.\n\n"
+           "Question: Where are my files stored?\nAnswer: In Frankfurt and Dublin.\n")
+    sections = parse_document(faq, "faq.txt")
+    assert [s.title for s in sections] == ["How do I reset my password?", "Can I change my plan later?",
+                                           "Where are my files stored?"]
+    assert sections[1].text == "A: Yes, from the Billing page." and sections[0].document_title == "Acme Cloud FAQ"
+
+
 HANDBOOK = """Workshop Handbook
 
 Welcome to the workshop. This handbook explains the rules.

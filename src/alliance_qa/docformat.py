@@ -23,7 +23,8 @@ Plain text (``.txt``)
     Numbered list items (consecutive numbers on consecutive lines with nothing
     between them) are never headings, nor are table of contents entries (dot leaders and
     a page number).  Under section ``N``, lines ``N.1.  Title``, ``N.1.2  Title`` start its
-    sub-sections, titled as printed.  Without such numbering, short title-like lines
+    sub-sections, titled as printed.  Without such numbering, a FAQ's "Q: ..." lines start
+    sections titled with their question; otherwise short title-like lines
     standing alone (a book's "CHAPTER I." too) before at least ``MIN_BODY_WORDS`` words of
     text are section titles, if there are at least two of them.
 """
@@ -60,6 +61,8 @@ _DIVISION = re.compile(
     r"seven|eight|nine|ten|eleven|twelve|[a-z]+teen|twenty(?:-\w+)?|thirty(?:-\w+)?)\b[.:]?(?:\s+\S.{0,80})?$",
     re.IGNORECASE,
 )
+#: A FAQ's question line: "Q: ...", "Q. ...", "Question: ...".
+_QUESTION_LINE = re.compile(r"^\s{0,4}(?:Q|Question)\s*[:.)]\s+(\S.*)$")
 #: A sub-section's heading in plain text: "4.1.  Title", "4.1.2 Title" (the numbers are checked against its section's).
 _DOTTED_LINE = re.compile(r"^\s{0,8}(\d{1,4}(?:\.\d{1,3}){1,4})\.?\s+(\S.*)$")
 #: A table of contents entry: a title, dot leaders and a page number ("1. Introduction ........ 4").
@@ -236,7 +239,7 @@ def _merge_short(parts: list[Part]) -> list[Part]:
 
 def _plain(lines: list[str]) -> Outline:
     title = first_line(lines)
-    starts = _numbered_sections(lines) or _title_lines(lines)
+    starts = _numbered_sections(lines) or _questions(lines) or _title_lines(lines)
     if not starts:
         return Outline(title, list(lines), [])
     parts: list[Part] = []
@@ -356,6 +359,18 @@ def _gap_cost(between: list[tuple[int, int, str, int]], number: int) -> int:
         else:
             cost += 1
     return cost + 2 * (current is not None and number == current + 1)
+
+
+def _questions(lines: list[str]) -> list[tuple[int, int | None, str]]:
+    """A FAQ's questions ("Q: How do I reset my password?" opening a paragraph, the answer after it), when there
+    are at least two: each starts a section titled with the question."""
+    found: list[tuple[int, int | None, str]] = []
+    for row, line in enumerate(lines):
+        m = _QUESTION_LINE.match(line)
+        if m and (row == 0 or not lines[row - 1].strip()) and any(s.strip() for s in lines[row + 1 : row + 3]):
+            question = m.group(1).strip()
+            found.append((row, None, question if len(question) <= 120 else question[:120].rsplit(" ", 1)[0]))
+    return found if len(found) >= 2 else []
 
 
 def _title_lines(lines: list[str]) -> list[tuple[int, int | None, str]]:
