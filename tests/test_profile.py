@@ -167,6 +167,21 @@ def test_examples_that_do_not_retrieve_their_own_section_are_dropped(bakery: Ass
     assert kept == [q for q, _ in candidates]
 
 
+def test_examples_come_from_titles_that_read_as_topics_not_code() -> None:
+    from alliance_qa.corpus import parse_document
+    from alliance_qa.profile import candidate_examples
+
+    titles = ['"trace"', "Basic authentication", "http_version", "Digest authentication", "timeout=5", "Proxies",
+              "Client certificates", "SSL", "Event hooks"]
+    doc = "# Guide\n\n" + "".join(f"## {t}\n\nSome text about this part of the guide, with details.\n\n" for t in titles)
+    questions = [q for q, _ in candidate_examples(parse_document(doc, "guide.md"), "section")]
+    assert questions == ["Tell me about basic authentication", "Tell me about digest authentication",
+                         "Tell me about proxies", "Tell me about client certificates", "Tell me about event hooks"]
+    # too few topical titles: every title may give an example, as before
+    few = "# Guide\n\n## `get`\n\nSends a GET request to the URL given.\n\n## `post`\n\nSends a POST request too.\n"
+    assert len(candidate_examples(parse_document(few, "api.md"), "section")) == 2
+
+
 def test_declines_offer_the_corpus_examples_and_off_topic_is_declined(bakery: Assistant) -> None:
     answer = bakery.ask("Who painted the ceiling of the Sistine Chapel?")
     assert answer.abstained

@@ -79,7 +79,7 @@ class Part:
     title: str
     lines: list[str] = field(default_factory=list)
     level: int = 1
-    #: The title of the heading it sits under (Markdown), or "".
+    #: The title of the heading it sits under, or "" (a top section).
     parent: str = ""
 
 

@@ -307,6 +307,17 @@ def natural_title(title: str, body: str | frozenset[str]) -> str:
     return " ".join(out).rstrip(".:;")
 
 
+#: Example questions come only from titles that read as topics, when at least this many do.
+MIN_EXAMPLES = 4
+
+
+def _reads_as_topic(title: str) -> bool:
+    """Whether a section title reads as a topic to ask about ("Basic authentication"), not code (`"trace"`,
+    ``http_version``, ``timeout=5``) or a bare short token."""
+    words = re.findall(r"[^\W\d_]{2,}", title)
+    return bool(words) and not re.search(r"[\"`_{}<>=()\[\]]", title) and (len(words) >= 2 or len(words[0]) >= 5)
+
+
 def _spread(items: Sequence[T]) -> Sequence[T]:
     """Up to 8 of ``items``, spread through them: every ``len // 6``-th."""
     return items[:: max(1, len(items) // 6)][:8]
@@ -320,6 +331,8 @@ def candidate_examples(sections: Sequence[Section], word: str, texts: dict[str, 
     titled = [s for s in sections if s.title.strip() and not s.intro]
     if not titled:
         return []
+    topical = [s for s in titled if _reads_as_topic(s.title)]
+    titled = topical if len(topical) >= MIN_EXAMPLES else titled
     inside: dict[str, frozenset[str]] = {}  # per document, made only for the documents the examples come from
     out = []
     for section in _spread(titled) if texts is None else titled:
