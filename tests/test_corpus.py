@@ -395,6 +395,47 @@ def test_a_book_s_chapters_are_sections(heads: list[str], titles: list[str]) -> 
     assert all(s.text == _CHAPTER_TEXT for s in sections)
 
 
+LICENCE = """Sample Licence
+
+   1. Definitions.
+
+      "Licence" means these terms, and "You" means whoever uses the work.
+
+   2. Grant of Copyright Licence. Subject to these terms, each contributor
+      grants You a perpetual licence to copy the work.
+
+   3. Redistribution. You may give copies of the work to others, provided
+      that You follow these two rules:
+
+      1. Keep this notice.
+      2. Mark your changes.
+
+   4. Trademarks. This licence gives no right to use the trade names.
+"""
+
+
+def test_run_in_numbered_headings_are_titled_by_their_phrase_and_the_rest_opens_the_section() -> None:
+    """Licences and policies put the heading at the start of the paragraph: "2. Grant of Copyright Licence. Subject
+    to ..." is section 2, "Grant of Copyright Licence", whose text opens with "Subject to"; its list stays in it."""
+    sections = parse_document(LICENCE, "licence.txt")
+    assert [(s.number, s.title) for s in sections] == [
+        (1, "Definitions"), (2, "Grant of Copyright Licence"), (3, "Redistribution"), (4, "Trademarks")]
+    assert sections[1].text.startswith("Subject to these terms, each contributor")
+    assert "1. Keep this notice." in sections[2].text and sections[3].text.startswith("This licence gives")
+
+
+def test_gappy_numbers_late_in_a_long_text_are_not_its_sections() -> None:
+    """A book's numbered examples (7, 10, 11, 13) after most of its text are not its section numbering: the chapters
+    are found by their title lines instead."""
+    prose = " ".join(["The dance was slow and stately, and every court in Europe knew it well."] * 3)
+    chapters = "".join(f"{title}\n\n{prose}\n\n{prose}\n\n" for title in ("EARLY FORMS", "THE SUITE", "OLD DANCES"))
+    examples = "".join(f"{n}. {name}\n\nIn form and rhythm it is like the others.\n\n"
+                       for n, name in ((7, "Tambourin"), (10, "Chaconne"), (11, "Waltz"), (13, "Allemande")))
+    sections = parse_document(f"Essays on Music\n\n{chapters}{examples}", "essays.txt")
+    assert [(s.number, s.title) for s in sections] == [(None, "EARLY FORMS"), (None, "THE SUITE"), (None, "OLD DANCES")]
+    assert "13. Allemande" in sections[-1].text
+
+
 def test_a_faq_s_questions_are_its_sections() -> None:
     faq = ("Acme Cloud FAQ\n\nQ: How do I reset my password?\nA: Open Settings and click Reset password.\n\n"
            "Q: Can I change my plan later?\nA: Yes, from the Billing page.\n\n"

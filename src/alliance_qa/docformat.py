@@ -22,7 +22,8 @@ Plain text (``.txt``)
     best) with body text between them.
     Numbered list items (consecutive numbers on consecutive lines with nothing
     between them) are never headings, nor are table of contents entries (dot leaders and
-    a page number).  Under section ``N``, lines ``N.1.  Title``, ``N.1.2  Title`` start its
+    a page number), nor gappy numbers starting late after most of the text.  A run-in
+    heading ("2. Grant of Licence. Subject to ...") is titled by its phrase.  Under section ``N``, lines ``N.1.  Title``, ``N.1.2  Title`` start its
     sub-sections, titled as printed.  Without such numbering, a FAQ's "Q: ..." lines start
     sections titled with their question; otherwise short title-like lines
     standing alone (a book's "CHAPTER I." too) before at least ``MIN_BODY_WORDS`` words of
@@ -38,6 +39,9 @@ from dataclasses import dataclass, field
 #: A Markdown document's first line (with no heading or front matter to title it) is its title only if it has at
 #: most this many words and no sentence ends in it; otherwise the document is named after its file.
 TITLE_WORDS = 15
+#: Plain text: a numbered line's text opening with a phrase of at most this many words and a full stop ("4.
+#: Redistribution. You may ...") has that phrase as its title and the rest as its section's first words.
+RUN_IN_WORDS = 6
 #: A Markdown section with fewer words than this, followed by a sub-heading, is merged into it.
 SHORT_WORDS = 8
 #: Plain text: an un-numbered title line needs at least this many words of text after it.
@@ -61,6 +65,8 @@ _DIVISION = re.compile(
     r"seven|eight|nine|ten|eleven|twelve|[a-z]+teen|twenty(?:-\w+)?|thirty(?:-\w+)?)\b[.:]?(?:\s+\S.{0,80})?$",
     re.IGNORECASE,
 )
+#: A run-in heading: a short capitalised phrase closed by a full stop, alone or before the section's first words.
+_RUN_IN = re.compile(r"^([A-Z][^.!?;:,]{0,80}?)\.(?:\s+\S.*)?$")
 #: A FAQ's question line: "Q: ...", "Q. ...", "Question: ...".
 _QUESTION_LINE = re.compile(r"^\s{0,4}(?:Q|Question)\s*[:.)]\s+(\S.*)$")
 #: A sub-section's heading in plain text: "4.1.  Title", "4.1.2 Title" (the numbers are checked against its section's).
@@ -246,6 +252,10 @@ def _plain(lines: list[str]) -> Outline:
     for i, (row, number, heading) in enumerate(starts):
         end = starts[i + 1][0] if i + 1 < len(starts) else len(lines)
         body = lines[row + 1 : end]
+        numbered = _NUMBERED_LINE.match(lines[row]) if number is not None else None
+        rest = numbered.group(2).strip()[len(heading) + 1 :].strip() if numbered else ""
+        if rest:  # a run-in heading: the rest of its line opens the section
+            body = [rest, *body]
         if body and (re.fullmatch(r"\s*(=|-){3,}\s*", body[0]) or (body[0].strip() and heading.endswith(f" {body[0].strip()}"))):
             body = body[1:]  # an underline, or a title line the heading took in ("CHAPTER I." over its title)
         parts.append(Part(number, heading, body))
@@ -295,7 +305,7 @@ def _numbered_sections(lines: list[str]) -> list[tuple[int, int | None, str]]:
     numbered = {row: m for row, m in enumerate(map(_NUMBERED_LINE.match, lines)) if m}
     candidates: list[tuple[int, int, str, int]] = []  # row, number, title, score
     for row, m in numbered.items():
-        number, title = int(m.group(1)), m.group(2).strip()
+        number, title = int(m.group(1)), run_in_title(m.group(2).strip())
         if title.endswith((".", ",", ";", ":")) or len(title) > 120 or len(title.split()) > 15:
             continue
         if _CONTENTS_ENTRY.search(title):
@@ -308,8 +318,9 @@ def _numbered_sections(lines: list[str]) -> list[tuple[int, int | None, str]]:
         score = 1 + (row == 0 or blank[row - 1]) + (row + 1 == len(lines) or blank[row + 1])
         score += title[0].isupper() or title[0].isdigit()
         candidates.append((row, number, title, score))
-    heads = {c[0] for c in candidates}
-    # body[r] = how many non-blank, non-candidate lines come before row r
+    # A run-in heading's line carries its section's first words: it counts as body text of its own section.
+    heads = {c[0] for c in candidates if len(c[2]) + 1 >= len(numbered[c[0]].group(2).strip())}
+    # body[r] = how many non-blank lines, other than headings standing alone, come before row r
     body = [0]
     for row in range(len(lines)):
         body.append(body[-1] + (0 if blank[row] or row in heads else 1))
@@ -324,13 +335,13 @@ def _numbered_sections(lines: list[str]) -> list[tuple[int, int | None, str]]:
         chain: tuple[float, int] = (score - SKIP_PENALTY * i, -1)
         for skipped in range(MAX_SKIPPED + 1):
             for j in reversed(by_number.get(number - 1 - skipped, [])[-4:]):
-                if i - j <= 64 and body[row] - body[candidates[j][0] + 1] > 0:
+                if i - j <= 64 and body[row] - body[candidates[j][0]] > 0:
                     cost = LINK_PENALTY * _gap_cost(candidates[j + 1 : i], number) + GAP_PENALTY * skipped
                     if best[j][0] + score - cost > chain[0]:
                         chain = (best[j][0] + score - cost, j)
         best.append(chain)
         by_number.setdefault(number, []).append(i)
-    ends = [i for i, c in enumerate(candidates) if body[len(lines)] - body[c[0] + 1] > 0]
+    ends = [i for i, c in enumerate(candidates) if body[len(lines)] - body[c[0]] > 0]
     if not ends:
         return []
     end = max(ends, key=lambda i: (best[i][0], -i))
@@ -341,7 +352,21 @@ def _numbered_sections(lines: list[str]) -> list[tuple[int, int | None, str]]:
         row, number, title, _ = candidates[end]
         chosen.append((row, number, title))
         end = best[end][1]
-    return chosen[::-1]
+    chosen.reverse()
+    numbers = [n for _, n, _ in chosen if n is not None]
+    skipped = numbers[-1] - numbers[0] + 1 - len(numbers)
+    if numbers[0] > 2 and skipped and body[chosen[0][0]] * 2 > body[len(lines)]:
+        return []  # gappy numbers that start late, after most of the text: a list's or a table's lines, not sections
+    return chosen
+
+
+def run_in_title(text: str) -> str:
+    """The title of a numbered line's text: a run-in heading's ("Grant of Copyright License. Subject to ..." ->
+    "Grant of Copyright License", "Definitions." -> "Definitions"), else the text itself."""
+    run_in = _RUN_IN.match(text)
+    if run_in and len(run_in.group(1).split()) <= RUN_IN_WORDS:
+        return run_in.group(1)
+    return text
 
 
 def _gap_cost(between: list[tuple[int, int, str, int]], number: int) -> int:
