@@ -424,6 +424,19 @@ def test_run_in_numbered_headings_are_titled_by_their_phrase_and_the_rest_opens_
     assert "1. Keep this notice." in sections[2].text and sections[3].text.startswith("This licence gives")
 
 
+def test_a_book_with_roman_chapter_numbers_over_titles_in_capitals() -> None:
+    """A Gutenberg-style book: "I" alone, then "THE ORIGIN OF MUSIC"; short mixed-case lines standing alone (verse,
+    captions) are not titles when the text writes its titles in capitals; an index's "C" is no chapter."""
+    prose = " ".join(["Music began with the voice, and the voice with the feelings of the people who sang."] * 3)
+    doc = (f"Essays\n\nPREFACE\n\n{prose}\n\nI\n\nTHE ORIGIN OF MUSIC\n\n{prose}\n\nOthers read\n\n{prose}\n\n"
+           f"II\n\nORIGIN OF SONG vs. ORIGIN OF DANCE\n\n{prose}\n\nIII\n\nTHE MUSIC OF GREECE\n\n{prose}\n\n"
+           f"INDEX\n\n{prose}\n\nC\n\nCaccini, 177, 209.\n\n{prose}\n")
+    sections = parse_document(doc, "essays.txt")
+    assert [s.title for s in sections] == ["PREFACE", "I. THE ORIGIN OF MUSIC", "II. ORIGIN OF SONG vs. ORIGIN OF DANCE",
+                                           "III. THE MUSIC OF GREECE", "INDEX"]
+    assert sections[1].text.startswith("Music began") and "Others read" in sections[1].text
+
+
 def test_gappy_numbers_late_in_a_long_text_are_not_its_sections() -> None:
     """A book's numbered examples (7, 10, 11, 13) after most of its text are not its section numbering: the chapters
     are found by their title lines instead."""

@@ -26,8 +26,9 @@ Plain text (``.txt``)
     heading ("2. Grant of Licence. Subject to ...") is titled by its phrase.  Under section ``N``, lines ``N.1.  Title``, ``N.1.2  Title`` start its
     sub-sections, titled as printed.  Without such numbering, a FAQ's "Q: ..." lines start
     sections titled with their question; otherwise short title-like lines
-    standing alone (a book's "CHAPTER I." too) before at least ``MIN_BODY_WORDS`` words of
-    text are section titles, if there are at least two of them.
+    standing alone (a book's "CHAPTER I." or a Roman "IX" over its title too; only those in
+    capitals when three or more are) before at least ``MIN_BODY_WORDS`` words of text are
+    section titles, if there are at least two of them.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from itertools import pairwise
 
 #: A Markdown document's first line (with no heading or front matter to title it) is its title only if it has at
 #: most this many words and no sentence ends in it; otherwise the document is named after its file.
@@ -67,6 +69,8 @@ _DIVISION = re.compile(
 )
 #: A run-in heading: a short capitalised phrase closed by a full stop, alone or before the section's first words.
 _RUN_IN = re.compile(r"^([A-Z][^.!?;:,]{0,80}?)\.(?:\s+\S.*)?$")
+#: A chapter's number alone on its line, in Roman numerals: "IX", "XIV.".
+_ROMAN_LINE = re.compile(r"^[IVXLC]{1,7}\.?$")
 #: A FAQ's question line: "Q: ...", "Q. ...", "Question: ...".
 _QUESTION_LINE = re.compile(r"^\s{0,4}(?:Q|Question)\s*[:.)]\s+(\S.*)$")
 #: A sub-section's heading in plain text: "4.1.  Title", "4.1.2 Title" (the numbers are checked against its section's).
@@ -256,8 +260,11 @@ def _plain(lines: list[str]) -> Outline:
         rest = numbered.group(2).strip()[len(heading) + 1 :].strip() if numbered else ""
         if rest:  # a run-in heading: the rest of its line opens the section
             body = [rest, *body]
-        if body and (re.fullmatch(r"\s*(=|-){3,}\s*", body[0]) or (body[0].strip() and heading.endswith(f" {body[0].strip()}"))):
-            body = body[1:]  # an underline, or a title line the heading took in ("CHAPTER I." over its title)
+        if body and re.fullmatch(r"\s*(=|-){3,}\s*", body[0]):
+            body = body[1:]
+        first = next((k for k, line in enumerate(body) if line.strip()), None)
+        if first is not None and heading.endswith(f" {body[first].strip()}"):
+            body = body[first + 1 :]  # a title line the heading took in ("CHAPTER I." over its title, "IX", "THE ...")
         parts.append(Part(number, heading, body))
         if number is not None:
             parts += _subsections(parts[-1])
@@ -386,6 +393,21 @@ def _gap_cost(between: list[tuple[int, int, str, int]], number: int) -> int:
     return cost + 2 * (current is not None and number == current + 1)
 
 
+def roman_value(numeral: str) -> int:
+    """The value of an upper-case Roman ``numeral`` ("XIV" -> 14); 0 if it is not one."""
+    values = {"I": 1, "V": 5, "X": 10, "L": 50, "C": 100}
+    if not numeral or any(c not in values for c in numeral):
+        return 0
+    total = sum(-values[a] if values[a] < values[b] else values[a] for a, b in pairwise(numeral))
+    return total + values[numeral[-1]]
+
+
+def _in_capitals(title: str) -> bool:
+    """Whether ``title`` is written in capitals, as a heading ("THE ORIGIN OF MUSIC", "PREFACE"), not an acronym."""
+    letters = re.sub(r"[^\w]|\d|_", "", title)
+    return letters.isupper() and (len(title.split()) >= 2 or len(letters) >= 5)
+
+
 def _questions(lines: list[str]) -> list[tuple[int, int | None, str]]:
     """A FAQ's questions ("Q: How do I reset my password?" opening a paragraph, the answer after it), when there
     are at least two: each starts a section titled with the question."""
@@ -402,14 +424,27 @@ def _title_lines(lines: list[str]) -> list[tuple[int, int | None, str]]:
     """Short title-like lines standing alone before real text (a ``.txt`` without numbering)."""
     top = next((row for row, line in enumerate(lines) if line.strip()), len(lines))
     found: list[tuple[int, int | None, str]] = []
+    divisions: set[int] = set()  # rows of a book's divisions: kept whatever their case
+    taken = -1  # a title line a division took in
+    roman = 0  # the last Roman chapter number: the next is one more (or I, a new part)
     for row in range(top + 1, len(lines) - 1):
         text = lines[row].strip()
-        if not text or lines[row - 1].strip():
+        if not text or lines[row - 1].strip() or row == taken:
             continue
         if _DIVISION.match(text):  # "CHAPTER I." alone, or over its title line: "CHAPTER I." / "Down the Hole"
             after = lines[row + 1].strip()
             named = after and (row + 2 >= len(lines) or not lines[row + 2].strip()) and len(after.split()) <= 10
             found.append((row, None, f"{text} {after}" if named else text.rstrip(".:")))
+            divisions.add(row)
+            continue
+        if _ROMAN_LINE.match(text) and not lines[row + 1].strip():  # "IX" alone, then its title line
+            below = next((r for r in range(row + 2, min(row + 4, len(lines))) if lines[r].strip()), None)
+            title = lines[below].strip() if below is not None else ""
+            value = roman_value(text.rstrip("."))
+            if below is not None and title[0].isupper() and len(title.split()) <= 12 and value in (1, roman + 1):
+                found.append((row, None, f"{text.rstrip('.')}. {title}"))
+                divisions.add(row)
+                taken, roman = below, value
             continue
         underline = bool(re.fullmatch(r"(=|-){3,}", lines[row + 1].strip()))
         alone = not lines[row + 1].strip()
@@ -418,6 +453,9 @@ def _title_lines(lines: list[str]) -> list[tuple[int, int | None, str]]:
         if not text[0].isupper() or text.endswith((".", ",", ";", ":", "!")) or _NUMBERED_LINE.match(text):
             continue
         found.append((row, None, text))
+    capitals = [f for f in found if f[0] in divisions or _in_capitals(f[2])]
+    if len(capitals) >= 3:  # a text that writes its titles in capitals: its other short lines are verse, captions
+        found = capitals
     kept: list[tuple[int, int | None, str]] = []
     for i, start in enumerate(found):
         end = found[i + 1][0] if i + 1 < len(found) else len(lines)
