@@ -437,6 +437,19 @@ def test_a_book_with_roman_chapter_numbers_over_titles_in_capitals() -> None:
     assert sections[1].text.startswith("Music began") and "Others read" in sections[1].text
 
 
+def test_a_project_gutenberg_text_is_its_book_without_the_licence_around_it() -> None:
+    prose = " ".join(["Alice was beginning to get very tired of sitting by her sister on the bank."] * 2)
+    doc = ("The Project Gutenberg eBook of Alice, by Lewis Carroll\n\nThis eBook is for the use of anyone anywhere.\n\n"
+           "Title: Alice's Adventures in Wonderland\n\nAuthor: Lewis Carroll\n\n"
+           "*** START OF THE PROJECT GUTENBERG EBOOK ALICE ***\n\n"
+           f"CHAPTER I.\nDown the Rabbit-Hole\n\n{prose}\n\nCHAPTER II.\nThe Pool of Tears\n\n{prose}\n\n"
+           "*** END OF THE PROJECT GUTENBERG EBOOK ALICE ***\n\nSection 1. General Terms of Use of the licence.\n")
+    sections = parse_document(doc, "alice.txt")
+    assert [s.title for s in sections] == ["CHAPTER I. Down the Rabbit-Hole", "CHAPTER II. The Pool of Tears"]
+    assert {s.document_title for s in sections} == {"Alice's Adventures in Wonderland"}
+    assert all("eBook" not in s.text and "licence" not in s.text for s in sections)
+
+
 def test_gappy_numbers_late_in_a_long_text_are_not_its_sections() -> None:
     """A book's numbered examples (7, 10, 11, 13) after most of its text are not its section numbering: the chapters
     are found by their title lines instead."""

@@ -71,6 +71,10 @@ _DIVISION = re.compile(
 _RUN_IN = re.compile(r"^([A-Z][^.!?;:,]{0,80}?)\.(?:\s+\S.*)?$")
 #: A chapter's number alone on its line, in Roman numerals: "IX", "XIV.".
 _ROMAN_LINE = re.compile(r"^[IVXLC]{1,7}\.?$")
+#: Project Gutenberg's lines around the book itself, and its catalogue title.
+_BOOK_START = re.compile(r"^\*{3}\s*START OF (?:THE|THIS) PROJECT GUTENBERG EBOOK", re.IGNORECASE)
+_BOOK_END = re.compile(r"^\*{3}\s*END OF (?:THE|THIS) PROJECT GUTENBERG EBOOK", re.IGNORECASE)
+_BOOK_TITLE = re.compile(r"^Title:\s*(\S.*?)\s*$")
 #: A FAQ's question line: "Q: ...", "Q. ...", "Question: ...".
 _QUESTION_LINE = re.compile(r"^\s{0,4}(?:Q|Question)\s*[:.)]\s+(\S.*)$")
 #: A sub-section's heading in plain text: "4.1.  Title", "4.1.2 Title" (the numbers are checked against its section's).
@@ -247,9 +251,21 @@ def _merge_short(parts: list[Part]) -> list[Part]:
 # --- Plain text -------------------------------------------------------------------------------
 
 
+def _book_body(lines: list[str]) -> tuple[str, list[str]]:
+    """A Project Gutenberg text's ``Title:`` and the lines between its START and END marker lines (the licence and
+    the catalogue data around them are not the book); ``("", lines)`` for any other text."""
+    start = next((i for i, line in enumerate(lines) if _BOOK_START.match(line)), None)
+    if start is None:
+        return "", lines
+    end = next((i for i in range(start + 1, len(lines)) if _BOOK_END.match(lines[i])), len(lines))
+    title = next((m.group(1) for m in map(_BOOK_TITLE.match, lines[:start]) if m), "")
+    return title, lines[start + 1 : end]
+
+
 def _plain(lines: list[str]) -> Outline:
-    title = first_line(lines)
-    starts = _numbered_sections(lines) or _questions(lines) or _title_lines(lines)
+    book_title, lines = _book_body(lines)
+    title = book_title or first_line(lines)
+    starts = _numbered_sections(lines) or _questions(lines) or _title_lines(lines, first=not book_title)
     if not starts:
         return Outline(title, list(lines), [])
     parts: list[Part] = []
@@ -420,16 +436,17 @@ def _questions(lines: list[str]) -> list[tuple[int, int | None, str]]:
     return found if len(found) >= 2 else []
 
 
-def _title_lines(lines: list[str]) -> list[tuple[int, int | None, str]]:
-    """Short title-like lines standing alone before real text (a ``.txt`` without numbering)."""
+def _title_lines(lines: list[str], *, first: bool = True) -> list[tuple[int, int | None, str]]:
+    """Short title-like lines standing alone before real text (a ``.txt`` without numbering); the first line is
+    the document's title and not among them when ``first``."""
     top = next((row for row, line in enumerate(lines) if line.strip()), len(lines))
     found: list[tuple[int, int | None, str]] = []
     divisions: set[int] = set()  # rows of a book's divisions: kept whatever their case
     taken = -1  # a title line a division took in
     roman = 0  # the last Roman chapter number: the next is one more (or I, a new part)
-    for row in range(top + 1, len(lines) - 1):
+    for row in range(top + 1 if first else top, len(lines) - 1):
         text = lines[row].strip()
-        if not text or lines[row - 1].strip() or row == taken:
+        if not text or (row and lines[row - 1].strip()) or row == taken:
             continue
         if _DIVISION.match(text):  # "CHAPTER I." alone, or over its title line: "CHAPTER I." / "Down the Hole"
             after = lines[row + 1].strip()
