@@ -469,7 +469,7 @@ def _title_lines(lines: list[str], *, first: bool = True) -> list[tuple[int, int
             continue
         if not text[0].isupper() or text.endswith((".", ",", ";", ":", "!")) or _NUMBERED_LINE.match(text):
             continue
-        found.append((row, None, text))
+        found.append((row, None, " ".join(text.split())))  # a table's "CHAP.    PAGE": one space
     capitals = [f for f in found if f[0] in divisions or _in_capitals(f[2])]
     if len(capitals) >= 3:  # a text that writes its titles in capitals: its other short lines are verse, captions
         found = capitals
