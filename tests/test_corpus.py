@@ -167,6 +167,22 @@ def test_section_ids_are_unique_across_files_sharing_a_name(tmp_path: Path, file
     assert {s.document for s in sections} == set(files)
 
 
+def test_files_that_are_not_text_are_named_in_a_warning_not_silently_ignored(tmp_path: Path) -> None:
+    (tmp_path / "notes.md").write_text("# Notes\n\nSome text.\n", encoding="utf-8")
+    (tmp_path / "report.pdf").write_bytes(b"%PDF-1.4")
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "page.html").write_text("<p>Hi</p>", encoding="utf-8")
+    (tmp_path / "alliance-qa.toml").write_text('title = "Notes"\n', encoding="utf-8")
+    (tmp_path / ".DS_Store").write_bytes(b"\0")
+    sections, warnings = read_corpus(tmp_path)
+    assert [s.document for s in sections] == ["notes.md"]
+    assert warnings == ["skipped 2 file(s) that are not .txt or .md: report.pdf, sub/page.html; save them as text "
+                        "(.txt) or Markdown (.md) to have them read"]
+    (tmp_path / "notes.md").unlink()
+    with pytest.raises(CorpusError, match=r"has no \.txt or \.md files \(it holds report\.pdf, sub/page\.html\)"):
+        read_corpus(tmp_path)
+
+
 def test_a_repeated_label_within_one_document_warns(tmp_path: Path) -> None:
     (tmp_path / "a.md").write_text("# A\n\n## Ports\n\nOne.\n\n## Ports\n\nTwo.\n\n## Other\n\nThree.\n", encoding="utf-8")
     (tmp_path / "b.md").write_text("# B\n\n## Ports\n\nFour.\n", encoding="utf-8")

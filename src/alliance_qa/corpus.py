@@ -233,6 +233,15 @@ def duplicate_labels(sections: Sequence[Section], rel: str) -> list[str]:
     return warnings
 
 
+#: The corpus folder's own settings file (:data:`alliance_qa.profile.OVERRIDES_FILE`): not a document.
+SETTINGS_FILE = "alliance-qa.toml"
+
+
+def _names(paths: Sequence[str], shown: int = 5) -> str:
+    """The first ``shown`` of ``paths``, and "..." when there are more."""
+    return ", ".join(paths[:shown]) + (", ..." if len(paths) > shown else "")
+
+
 def read_corpus(
     corpus_dir: Path,
     *,
@@ -253,13 +262,20 @@ def read_corpus(
     cannot be read as UTF-8, or :func:`corpus_files` refuses the folder (pass
     ``index_dir`` so a corpus that contains the index is refused).
     """
-    files = corpus_files(corpus_dir, index_dir=index_dir, max_files=max_files, max_bytes=max_bytes)
+    others: list[str] = []
+    files = corpus_files(corpus_dir, index_dir=index_dir, max_files=max_files, max_bytes=max_bytes, skipped=others)
+    others = [name for name in others if name != SETTINGS_FILE]
     if not files:
+        found = f" (it holds {_names(others)})" if others else ""
         raise CorpusError(
-            f"corpus folder {corpus_dir} has no .txt or .md files: add a document (e.g. copy the article from the repository's corpus/)"
+            f"corpus folder {corpus_dir} has no .txt or .md files{found}: add a document "
+            "(e.g. copy the article from the repository's corpus/)"
         )
     sections: list[Section] = []
     warnings: list[str] = []
+    if others:
+        warnings.append(f"skipped {len(others)} file(s) that are not .txt or .md: {_names(others)}; "
+                        "save them as text (.txt) or Markdown (.md) to have them read")
     for path in files:
         rel = path.relative_to(corpus_dir).as_posix()
         parsed = list((reuse(rel) if reuse is not None else None) or ())
@@ -270,7 +286,7 @@ def read_corpus(
             warnings += more
         sections += parsed
     if not sections:
-        names = ", ".join(p.relative_to(corpus_dir).as_posix() for p in files[:5]) + (", ..." if len(files) > 5 else "")
+        names = _names([p.relative_to(corpus_dir).as_posix() for p in files])
         raise CorpusError(
             f"corpus folder {corpus_dir} has no text: its {len(files)} file(s) ({names}) are empty; "
             "add their text"

@@ -35,7 +35,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from .corpus import document_title
+from .corpus import SETTINGS_FILE, document_title
 from .errors import CorpusError
 from .parties import Parties, parties_of
 from .parties import demonyms as demonyms  # re-exported for callers of the profile API
@@ -51,7 +51,7 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 #: The overrides file, read from the corpus folder when present.
-OVERRIDES_FILE = "alliance-qa.toml"
+OVERRIDES_FILE = SETTINGS_FILE
 PROFILE_FILE = "profile.json"
 PROFILE_VERSION = 1
 #: How many example questions are kept.

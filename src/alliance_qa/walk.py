@@ -28,10 +28,12 @@ def _limit(value: int | None, env: str, default: int) -> int:
 
 
 def _walk(
-    corpus_dir: Path, index_dir: Path | None, max_files: int | None, max_bytes: int | None
+    corpus_dir: Path, index_dir: Path | None, max_files: int | None, max_bytes: int | None,
+    skipped: list[str] | None = None,
 ) -> list[tuple[str, str, os.stat_result | None]]:
     """The corpus files as ``(path relative to corpus_dir, POSIX style; full path; stat)``, in path order, within
-    the limits (``stat`` is ``None`` if it fails; reading reports why).
+    the limits (``stat`` is ``None`` if it fails; reading reports why).  ``skipped`` collects the relative paths of
+    the other files that are not hidden (not read: not ``.txt`` or ``.md``).
 
     Plain strings, not :class:`~pathlib.Path`: this runs before every question (:func:`corpus_fingerprint`),
     and path objects cost ten times the ``stat`` calls over a thousand files.
@@ -65,6 +67,8 @@ def _walk(
         inside = root if root.endswith(os.sep) else root + os.sep
         for name in sorted(files):
             if name.startswith(".") or not name.lower().endswith(SUFFIXES):
+                if skipped is not None and not name.startswith("."):
+                    skipped.append(f"{folder}/{name}" if folder else name)
                 continue
             path = inside + name
             try:
@@ -89,17 +93,18 @@ def _walk(
 
 
 def corpus_files(
-    corpus_dir: Path, *, index_dir: Path | None = None, max_files: int | None = None, max_bytes: int | None = None
+    corpus_dir: Path, *, index_dir: Path | None = None, max_files: int | None = None, max_bytes: int | None = None,
+    skipped: list[str] | None = None,
 ) -> list[Path]:
     """List the ``.txt`` and ``.md`` files under ``corpus_dir``, sorted, without following symlinked folders.
 
-    Hidden files and folders are skipped.  Raises :class:`CorpusError` when the
+    Hidden files and folders are skipped; ``skipped`` collects the other files' relative paths.  Raises :class:`CorpusError` when the
     folder is missing, contains ``index_dir``, or holds more than ``max_files``
     corpus files or ``max_bytes`` bytes of them (defaults: ``ALLIANCE_QA_MAX_FILES``,
     ``ALLIANCE_QA_MAX_BYTES``, else 2,000 files and 50 MB); the walk stops as soon
     as a limit is passed.
     """
-    return [Path(path) for _, path, _ in _walk(corpus_dir, index_dir, max_files, max_bytes)]
+    return [Path(path) for _, path, _ in _walk(corpus_dir, index_dir, max_files, max_bytes, skipped)]
 
 
 def read_file(path: Path) -> bytes:
