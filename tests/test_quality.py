@@ -480,6 +480,52 @@ def test_a_real_word_is_not_taken_for_a_typo_of_another(tmp_path: Path) -> None:
     assert model_words(str(tmp_path)) == frozenset()
 
 
+TOKEN_NOTES = """# Token Service Notes
+
+## Authorization Codes
+
+Authorization codes must be short lived and used only once. A code that is presented twice is refused, and every
+token issued from it is revoked.
+
+## Authorization Response
+
+The server sends the code to the client's redirect address. A maximum code lifetime of 10 minutes is recommended.
+
+## Refresh Tokens
+
+Refresh tokens let a client get a new access token without asking the user again.
+
+## Scopes
+
+A scope names what a token may be used for, such as reading a calendar or sending mail on the user's behalf.
+
+## Client Registration
+
+Before a client can ask for tokens, its developer registers it and receives an identifier and a secret.
+
+## Transport Security
+
+Every request to the server must use TLS, so that secrets and tokens cannot be read on the way.
+"""
+
+
+def test_a_close_runner_up_stating_the_asked_figure_answers_when_the_best_section_does_not(
+    tmp_path: Path, embedder: object
+) -> None:
+    """"How long should an authorization code live?" matches "Authorization Codes" best (codes are "short lived"),
+    but only "Authorization Response", close behind, says how long: it answers, instead of a decline."""
+    corpus = tmp_path / "notes"
+    corpus.mkdir()
+    (corpus / "tokens.md").write_text(TOKEN_NOTES, encoding="utf-8")
+    qa = Assistant(corpus, tmp_path / "notes-index", embedder=embedder)  # type: ignore[arg-type]
+    question = "How long should an authorization code live?"
+    assert [h.title for h in qa.search(question, k=2)] == ["Authorization Codes", "Authorization Response"]
+    answer = qa.ask(question)
+    assert not answer.abstained and answer.citations[0].title == "Authorization Response", answer.text
+    assert "10 minutes" in answer.citations[0].quote
+    assert qa.ask("How long does wood glue take to dry?").abstained
+
+
 def test_an_acronym_matches_only_a_word_the_corpus_writes_in_capitals(fake_assistant: Assistant, tmp_path: Path) -> None:
     """The "UN" of a question is not the "Un" of a name in the article; typed in lower case, or in a question all
     in capitals, the word matches as before; a corpus that writes "UN" matches it."""

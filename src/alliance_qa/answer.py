@@ -24,6 +24,7 @@ from .policy import (
     EXAMPLES,
     NAMES_ONLY_BELOW,
     abstain_reason,
+    answering_instead,
     decline,
     env_abstain_below,
     foreign_cutoff,
@@ -172,9 +173,13 @@ def respond(
     """
     whole = intent.whole_article(turn.text, list(parties.values()))
     resolved = resolve(retriever, turn, earlier, embed, abstain_below=abstain_below)
-    hits = retriever.hits(resolved.ranking, k=k)
     if whole is not None and resolved.context is None:
-        return whole_corpus(retriever, whole, section_word=section_word, parties=parties), hits
+        return whole_corpus(retriever, whole, section_word=section_word, parties=parties), retriever.hits(
+            resolved.ranking, k=k)
+    instead = answering_instead(turn.text, resolved.ranking, retriever, list(parties.values()), resolved.context)
+    if instead is not None:  # a close runner-up states what is asked: it answers
+        resolved = replace(resolved, ranking=resolved.ranking.promoted(instead))
+    hits = retriever.hits(resolved.ranking, k=k)
     reason = abstain_reason(
         turn.text, resolved, retriever, abstain_below=abstain_below, names_only_below=names_only_below,
         parties=list(parties.values()), foreign_below=foreign_cutoff(retriever),

@@ -9,7 +9,8 @@ with the closest sections and example questions suggested, when any of these hol
    of an attribute the section never mentions ("what is the GDP / population /
    currency ...") -- see :func:`alliance_qa.intent.missing_answer_type` and
    :func:`alliance_qa.intent.asked_attribute` -- or states that figure only for
-   other things than the question's subject (:func:`figure_apart`);
+   other things than the question's subject (:func:`figure_apart`); a close
+   runner-up that does state it answers instead (:func:`answering_instead`);
 3. the best section's fused score is below ``abstain_below``;
 4. the only words it shares with the corpus are its documents' ubiquitous
    names (stems in at least half of a document's sections) while its other
@@ -51,6 +52,10 @@ ABSTAIN_BELOW = 0.191
 #: narrow: few golden questions fall under this rule, and it is the least certain of the four.
 NAMES_ONLY_BELOW = 0.386
 ENV_ABSTAIN_BELOW = "ALLIANCE_QA_ABSTAIN_BELOW"
+#: When the best section lacks the kind of answer asked for, the next this many are tried ...
+RUNNER_UP_DEPTH = 2
+#: ... if they score at least this share of the best (:func:`answering_instead`).
+RUNNER_UP_SHARE = 0.8
 #: Example questions offered when declining, unless the caller passes the corpus's own (its profile's).
 EXAMPLES: tuple[str, ...] = ("What is this about?",)
 
@@ -112,6 +117,25 @@ def cutoff_free_reason(
     head = retriever.lexical.terms(attribute.split()[-1]) if attribute else []
     if head and not head[0].known:
         return "attribute"  # "What is X's national anthem?": an attribute the corpus never names
+    return None
+
+
+def answering_instead(
+    question: str, ranking: Ranking, retriever: Retriever, parties: intent.Parties = (), context: Ranking | None = None
+) -> int | None:
+    """A close runner-up that states the kind of answer ``question`` asks for when the best section does not
+    (rule 2): "How long should an authorization code live?" is best matched by a section saying codes must be
+    short-lived, and answered by the next one, which gives "10 minutes".  The position of that section among the
+    :data:`RUNNER_UP_DEPTH` next best scoring at least :data:`RUNNER_UP_SHARE` of the best, or ``None``."""
+    reason = cutoff_free_reason(question, ranking, retriever, parties, context)
+    if reason is None or reason == "generate":
+        return None
+    best = float(ranking.scores[ranking.best])
+    for position in ranking.top(RUNNER_UP_DEPTH + 1)[1:]:
+        if float(ranking.scores[position]) < RUNNER_UP_SHARE * best:
+            break
+        if cutoff_free_reason(question, ranking.promoted(position), retriever, parties, context) is None:
+            return position
     return None
 
 

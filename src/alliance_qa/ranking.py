@@ -4,7 +4,7 @@ and, for a follow-up, the earlier topic it continues (:class:`Resolved`)."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -50,6 +50,16 @@ class Ranking:
     def best(self) -> int:
         """Position of the best section."""
         return int(np.argmax(self.scores))
+
+    def promoted(self, position: int) -> Ranking:
+        """This ranking with section ``position`` first: the sections above it are lowered to just below its score
+        (its own score is unchanged, so no cutoff sees a better match than it is)."""
+        scores = self.scores.copy()
+        top = float(scores[position])
+        above = scores >= top
+        above[position] = False
+        scores[above] = np.nextafter(np.float32(top), np.float32(-np.inf))
+        return replace(self, scores=scores)
 
     def blend(self, other: Ranking, weight: float) -> Ranking:
         """Mix in ``other`` (an earlier question's ranking) with ``weight`` against this one's 1."""
