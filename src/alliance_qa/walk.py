@@ -98,8 +98,8 @@ def corpus_files(
 ) -> list[Path]:
     """List the ``.txt`` and ``.md`` files under ``corpus_dir``, sorted, without following symlinked folders.
 
-    Hidden files and folders are skipped; ``skipped`` collects the other files' relative paths.  Raises :class:`CorpusError` when the
-    folder is missing, contains ``index_dir``, or holds more than ``max_files``
+    Hidden files and folders are skipped; ``skipped`` collects the other files' relative paths.
+    Raises :class:`CorpusError` when the folder is missing, contains ``index_dir``, or holds more than ``max_files``
     corpus files or ``max_bytes`` bytes of them (defaults: ``ALLIANCE_QA_MAX_FILES``,
     ``ALLIANCE_QA_MAX_BYTES``, else 2,000 files and 50 MB); the walk stops as soon
     as a limit is passed.
