@@ -559,3 +559,51 @@ def test_the_page_comes_from_the_corpus_profile_and_more_questions_send(browser:
     finally:
         context.close()
         demo.close()
+
+
+def test_a_source_card_keeps_a_long_mark_s_title_readable_and_a_code_quote_s_lines(browser: Any) -> None:
+    """With several documents a mark names its document ("[quickstart.md Sending JSON Encoded Data]"): the card's
+    title wraps below it instead of being squeezed to a letter a line; a quoted code block keeps its lines."""
+    from types import SimpleNamespace
+
+    from playwright.sync_api import expect
+
+    from alliance_qa.answer import Answer
+    from alliance_qa.render import area
+    from alliance_qa.types import Citation
+    from alliance_qa.web import STATIC, THEME, build_app, page_head
+    from serverutil import HOST, free_port
+
+    code = "```\n>>> r = httpx.post(url, json=data)\n>>> r.status_code\n200\n```"
+    cite = Citation(number=None, title="Sending JSON Encoded Data", score=1.2, quote=code, quotes=(code,),
+                    section_id="quickstart.md#sending-json-encoded-data", section_text=f"Use json=.\n\n{code}",
+                    document="quickstart.md", document_title="QuickStart", scope="quickstart.md")
+
+    class Stub:
+        profile = SimpleNamespace(title="Docs", examples=("How do I post JSON?",), section_word="section", documents=(1, 2))
+
+        def ask(self, question: str, history: list[Any]) -> Answer:
+            return Answer(area(cite, []), (cite,))  # as the product writes it
+
+    demo = build_app(Stub())
+    demo.queue()
+    demo.launch(server_name=HOST, server_port=free_port(), prevent_thread_lock=True, quiet=True, share=False,
+                css_paths=[STATIC / "web.css"], head=page_head(), theme=THEME)  # fmt: skip
+    context = browser.new_context(viewport=DESKTOP)
+    try:
+        page = context.new_page()
+        page.set_default_timeout(WAIT_MS)
+        page.goto(f"http://{HOST}:{demo.server_port}/", wait_until="domcontentloaded")
+        box = page.locator("#aqa-question textarea")
+        box.fill("How do I post JSON?")
+        box.press("Enter")
+        title = page.locator("#aqa-sources article.aqa-source .aqa-title").first
+        expect(title).to_have_text("Sending JSON Encoded Data")
+        size = title.bounding_box()
+        assert size is not None and size["width"] > 150 and size["height"] < 60, size
+        quoted = page.locator("#aqa-sources article.aqa-source mark").first
+        size = quoted.bounding_box()
+        assert size is not None and size["height"] > 3 * 18, f"the code quote's lines were run together: {size}"
+    finally:
+        context.close()
+        demo.close()
