@@ -400,6 +400,9 @@ _CHAPTER_TEXT = " ".join(["Alice", "was", "beginning", "to", "get", "very", "tir
         (["CHAPTER I.\nDown the Rabbit-Hole", "CHAPTER II.\nThe Pool of Tears"],
          ["CHAPTER I. Down the Rabbit-Hole", "CHAPTER II. The Pool of Tears"]),
         (["Part One: Arrival", "Part Two: Departure"], ["Part One: Arrival", "Part Two: Departure"]),
+        # a charter's articles beside titles in capitals: divisions stay titles whatever their case
+        (["PREAMBLE", "Article 1.", "Article 2.", "FINAL PROVISIONS", "CLOSING WORDS"],
+         ["PREAMBLE", "Article 1", "Article 2", "FINAL PROVISIONS", "CLOSING WORDS"]),
     ],
 )
 def test_a_book_s_chapters_are_sections(heads: list[str], titles: list[str]) -> None:

@@ -61,9 +61,9 @@ _SETEXT = re.compile(r"^ {0,3}(=+|-+)[ \t]*$")
 _FENCE = re.compile(r"^\s*(`{3,}|~{3,})(.*)$")
 _NUMBER_TITLE = re.compile(r"^(\d{1,3})[.)]\s+(\S.*)$")
 _NUMBERED_LINE = re.compile(r"^\s{0,8}(\d{1,4})[.)]\s+(\S.*)$")
-#: A book's division standing alone: "CHAPTER I.", "Chapter 12", "PART TWO:", "Book III. The Return".
+#: A division standing alone: "CHAPTER I.", "Chapter 12", "PART TWO:", "Book III. The Return", "Article 5.".
 _DIVISION = re.compile(
-    r"^(?:chapter|part|book|volume|act|appendix|lesson|unit)\s+(?:\d{1,3}|[ivxlc]{1,7}|one|two|three|four|five|six|"
+    r"^(?:chapter|part|book|volume|act|scene|appendix|lesson|unit|article|section|clause|rule|step|day|week)\s+(?:\d{1,3}|[ivxlc]{1,7}|one|two|three|four|five|six|"
     r"seven|eight|nine|ten|eleven|twelve|[a-z]+teen|twenty(?:-\w+)?|thirty(?:-\w+)?)\b[.:]?(?:\s+\S.{0,80})?$",
     re.IGNORECASE,
 )
