@@ -705,6 +705,16 @@ def test_a_title_line_alone_is_not_an_intro() -> None:
     assert (only.label, only.text) == ("Just a title", "Just a title")
 
 
+def test_markdown_call_out_markers_are_not_text_but_their_titles_and_contents_are() -> None:
+    doc = ("# Guide\n\n## Install\n\n> [!NOTE]\n> Use version 2 or later of the tool.\n\n!!! hint\n"
+           "    If you come from Requests, use Client.\n\n!!! warning \"Deprecated\"\n    The old flag is gone.\n\n"
+           "```\n!!! a line of code\n```\n")
+    (install,) = parse_document(doc, "guide.md")
+    assert "[!NOTE]" not in install.text and "!!! hint" not in install.text and "!!! warning" not in install.text
+    assert "Use version 2 or later of the tool." in install.text and "If you come from Requests" in install.text
+    assert "Deprecated" in install.sentences and "!!! a line of code" in install.text
+
+
 def test_markdown_html_comments_are_neither_text_nor_headings() -> None:
     doc = "# Doc\n\n<!--\n## Hidden heading\nhidden text\n-->\nShown intro.\n\n<!-- one line -->\n## Real\n\nReal text.\n"
     intro, real = parse_document(doc, "c.md")

@@ -11,7 +11,8 @@ Markdown (``.md``)
     document's title, not a section.  A heading with no text of its own is not a
     section; one with a very short text (under ``SHORT_WORDS`` words) followed by a
     deeper heading lends that text to its first sub-section.  YAML front matter is
-    dropped (its ``title:`` is the document title), and so are HTML comments.  A heading
+    dropped (its ``title:`` is the document title), and so are HTML comments and the marker
+    lines of call-out boxes ("> [!NOTE]", '!!! tip').  A heading
     repeated under different parents is titled with its parent ("WSGI Transport: Example");
     a first line of prose is no title (the caller names the document after its file).
 Plain text (``.txt``)
@@ -82,6 +83,11 @@ _DOTTED_LINE = re.compile(r"^\s{0,8}(\d{1,4}(?:\.\d{1,3}){1,4})\.?\s+(\S.*)$")
 #: A table of contents entry: a title, dot leaders and a page number ("1. Introduction ........ 4").
 _CONTENTS_ENTRY = re.compile(r"(?:\.\s?){4,}\s*(?:\d+|[ivxlc]+)$", re.IGNORECASE)
 _LIST_OR_TABLE = re.compile(r"^\s*([-*+>|]|\d{1,3}[.)])\s")
+#: The marker line of a call-out box: GitHub's "> [!NOTE]", MkDocs' '!!! tip "Title"' / '??? note' (its title kept).
+_CALLOUT = re.compile(
+    r'^\s*(?:>\s*\[!(?:NOTE|TIP|IMPORTANT|WARNING|CAUTION)\]|(?:!!!|\?\?\?\+?)\s+[\w-]+(?:\s+"([^"]*)")?)\s*$',
+    re.IGNORECASE,
+)
 _FRONT_TITLE = re.compile(r"^title:\s*(.+?)\s*$", re.IGNORECASE)
 
 
@@ -212,6 +218,11 @@ def _markdown(lines: list[str]) -> Outline:
         setext = _SETEXT.match(line)
         if setext and _underlines(body):
             parts.append(_heading(body.pop().strip(), 1 if setext.group(1)[0] == "=" else 2, parts))
+            continue
+        callout = _CALLOUT.match(line)
+        if callout:  # "> [!NOTE]", '!!! warning "Deprecated"': a box's marker, not text (its own title is)
+            if callout.group(1):
+                body += [callout.group(1), ""]
             continue
         body.append(line)
 
