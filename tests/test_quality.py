@@ -480,6 +480,41 @@ def test_a_real_word_is_not_taken_for_a_typo_of_another(tmp_path: Path) -> None:
     assert model_words(str(tmp_path)) == frozenset()
 
 
+CHANGELOG = """# Changelog
+
+## 0.28.0 (28th November, 2024)
+
+* The deprecated `proxies` argument has now been removed.
+* The `verify` argument as a string is deprecated and raises a warning.
+
+## 0.27.0 (21st February, 2024)
+
+* The `app` shortcut is deprecated; use an explicit transport instead.
+* Requests now send a default `User-Agent` header.
+
+## 0.26.0 (20th December, 2023)
+
+* Added the `proxy` argument for a single proxy URL.
+* Cookies set on a request are no longer persisted on the client.
+
+## Contributing
+
+Open an issue before a large change, and add a test for every fix you send.
+"""
+
+
+def test_a_date_in_a_section_s_heading_answers_when_for_its_whole_section(tmp_path: Path, embedder: object) -> None:
+    """A changelog dates each release in its heading: "When was the proxies argument removed?" is answered from the
+    release that removed it, though no sentence of that section holds a date."""
+    corpus = tmp_path / "changes"
+    corpus.mkdir()
+    (corpus / "CHANGELOG.md").write_text(CHANGELOG, encoding="utf-8")
+    qa = Assistant(corpus, tmp_path / "changes-index", embedder=embedder)  # type: ignore[arg-type]
+    answer = qa.ask("When was the proxies argument removed?")
+    assert not answer.abstained and answer.citations[0].title == "0.28.0 (28th November, 2024)", answer.text
+    assert qa.ask("When did the contributing rules change?").abstained  # no date for those anywhere
+
+
 TOKEN_NOTES = """# Token Service Notes
 
 ## Authorization Codes

@@ -143,12 +143,13 @@ def figure_apart(question: str, ranking: Ranking, retriever: Retriever, context:
     """Whether ``question`` asks for a figure that the best section states only apart from what the question is
     about: "How much does a new 3D printer cost?" cited from a section giving plan prices, whose sentences with a
     price never name a printer.  The subject is the question's specific words the corpus knows; the title, the
-    figure's sentence (or the one before, for "It costs ...") must name one of them."""
+    figure's sentence (or the one before, for "It costs ...") must name one of them, unless the title itself states
+    the figure (a release's date in its heading)."""
     section = retriever.sections[ranking.best]
     sentences = section.sentences
     beside = intent.figure_sentences(question, sentences)
-    if beside is None:
-        return False
+    if beside is None or intent.figure_sentences(question, [section.title]):
+        return False  # no figure asked, or the title states it for the whole section ("0.28.0 (28th November, 2024)")
     lexical = retriever.lexical
     earlier = context.terms if context is not None else ()
 
