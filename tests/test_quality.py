@@ -515,6 +515,42 @@ def test_a_date_in_a_section_s_heading_answers_when_for_its_whole_section(tmp_pa
     assert qa.ask("When did the contributing rules change?").abstained  # no date for those anywhere
 
 
+RELEASES = """# Changelog
+
+## 0.28.1 (6th December, 2024)
+
+* Fix the SSL case where `verify=False` is used together with client side certificates.
+
+## 0.28.0 (28th November, 2024)
+
+* The deprecated `proxies` argument has now been removed.
+* The `verify` argument as a string is deprecated and raises a warning.
+
+## 0.23.1 (18th November, 2022)
+
+* Note: the 0.23.1 release should have used a proper version bump, rather than a minor point release. There are
+  API surface area changes that may affect some users.
+
+## 0.23.0 (23rd May, 2022)
+
+* Drop support for Python 3.6, and add support for Python 3.11 on the command line client.
+"""
+
+
+def test_a_version_the_question_names_puts_its_release_first(tmp_path: Path, embedder: object) -> None:
+    """"What changed in 0.28.1?" ranked "0.23.1" and "0.28.0" above "0.28.1" (they share its digits and say more
+    about change); the section whose title holds the number the question names comes first."""
+    corpus = tmp_path / "releases"
+    corpus.mkdir()
+    (corpus / "CHANGELOG.md").write_text(RELEASES, encoding="utf-8")
+    qa = Assistant(corpus, tmp_path / "releases-index", embedder=embedder)  # type: ignore[arg-type]
+    for question in ("What changed in 0.28.1?", "What was fixed in 0.28.1?"):
+        assert qa.search(question, k=1)[0].title == "0.28.1 (6th December, 2024)", question
+        answer = qa.ask(question)
+        assert not answer.abstained and answer.citations[0].title == "0.28.1 (6th December, 2024)", answer.text
+    assert qa.search("What is new for Python 3.11?", k=1)[0].title == "0.23.0 (23rd May, 2022)"
+
+
 TOKEN_NOTES = """# Token Service Notes
 
 ## Authorization Codes

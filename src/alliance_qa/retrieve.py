@@ -32,6 +32,9 @@ and misspellings.
 matches a corpus word only if the corpus writes it in capitals somewhere (of the first
 :data:`ACRONYM_SECTIONS` sections holding it): the "UN" of a question is not the "Un" of a name.
 
+**Numbers named in titles.**  A question naming a dotted number ("What changed in 0.28.1?", "What does 4.1.2
+say?") puts first the section whose title holds it (a release, a numbered sub-section), at its own score.
+
 **Quotes.**  Within a section, sentences are ranked by their plain cosine
 similarity to the question plus :data:`SENTENCE_LEXICAL_WEIGHT` times the IDF of
 the question words they contain.
@@ -76,6 +79,10 @@ CANDIDATE_UNITS = 512
 #: sections holding its stem (past them it is taken as written in capitals somewhere).
 ACRONYM_SECTIONS = 64
 _ACRONYM = re.compile(r"\b[A-Z]{2,5}\b")
+#: A dotted number in a question ("0.28.1", "4.1.2"): a section whose title holds it comes first; at most this
+#: many sections holding all its parts are looked at.
+_DOTTED = re.compile(r"(?<![\w.])\d{1,4}(?:\.\d{1,4}){1,3}(?![\w]|\.\d)")
+TITLED_NUMBER_SECTIONS = 64
 
 _KIND_CODES = {kind: code for code, kind in enumerate(KIND_WEIGHTS)}
 
@@ -199,13 +206,34 @@ class Retriever:
         dense = self._dense(reduced.astype(np.float32), rows)
         terms = self._acronyms(text, tuple(self.lexical.terms(text)))
         lexical = self.lexical.scores(terms)
-        return Ranking(
+        ranking = Ranking(
             scores=dense + LEXICAL_WEIGHT * lexical,
             dense=dense,
             lexical=lexical,
             terms=terms,
             probes=(Probe(query, terms),),
         )
+        named = self._titled_number(text, ranking)
+        return ranking if named is None else ranking.promoted(named)
+
+    def _titled_number(self, text: str, ranking: Ranking) -> int | None:
+        """The best-scoring section whose title holds a dotted number the question names ("What changed in
+        0.28.1?", "What does 4.1.2 say?"), if it is not first already; ``None`` otherwise."""
+        numbers = _DOTTED.findall(text)
+        if not numbers:
+            return None
+        found: list[int] = []
+        for number in numbers[:3]:
+            parts = [self.lexical.stem(p) for p in number.split(".")]
+            holding = set(self.lexical.containing(parts[0]).tolist()) if parts[0] in self.lexical.df else set()
+            for part in parts[1:]:
+                holding &= set(self.lexical.containing(part).tolist()) if part in self.lexical.df else set()
+            exact = re.compile(rf"(?<![\w.]){re.escape(number)}(?![\w]|\.\d)")
+            found += [p for p in sorted(holding)[:TITLED_NUMBER_SECTIONS] if exact.search(self.sections[p].title)]
+        if not found:
+            return None
+        best = max(found, key=lambda p: float(ranking.scores[p]))
+        return None if best == ranking.best else best
 
     def _acronyms(self, text: str, terms: tuple[Term, ...]) -> tuple[Term, ...]:
         """``terms`` with each acronym of ``text`` ("UN") unknown where the corpus never writes it in capitals."""
