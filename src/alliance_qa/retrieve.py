@@ -225,11 +225,13 @@ class Retriever:
         found: list[int] = []
         for number in numbers[:3]:
             parts = [self.lexical.stem(p) for p in number.split(".")]
-            holding = set(self.lexical.containing(parts[0]).tolist()) if parts[0] in self.lexical.df else set()
+            if not all(part in self.lexical.df for part in parts):
+                continue
+            holding = self.lexical.containing(parts[0])
             for part in parts[1:]:
-                holding &= set(self.lexical.containing(part).tolist()) if part in self.lexical.df else set()
+                holding = np.intersect1d(holding, self.lexical.containing(part), assume_unique=True)
             exact = re.compile(rf"(?<![\w.]){re.escape(number)}(?![\w]|\.\d)")
-            found += [p for p in sorted(holding)[:TITLED_NUMBER_SECTIONS] if exact.search(self.sections[p].title)]
+            found += [p for p in holding[:TITLED_NUMBER_SECTIONS].tolist() if exact.search(self.sections[p].title)]
         if not found:
             return None
         best = max(found, key=lambda p: float(ranking.scores[p]))
