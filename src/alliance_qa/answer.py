@@ -25,6 +25,8 @@ from .policy import (
     NAMES_ONLY_BELOW,
     abstain_reason,
     answering_instead,
+    cutoff_free_reason,
+    cutoff_reason,
     decline,
     env_abstain_below,
     foreign_cutoff,
@@ -176,13 +178,16 @@ def respond(
     if whole is not None and resolved.context is None:
         return whole_corpus(retriever, whole, section_word=section_word, parties=parties), retriever.hits(
             resolved.ranking, k=k)
-    instead = answering_instead(turn.text, resolved.ranking, retriever, list(parties.values()), resolved.context)
-    if instead is not None:  # a close runner-up states what is asked: it answers
-        resolved = replace(resolved, ranking=resolved.ranking.promoted(instead))
+    sides = list(parties.values())
+    # Rules 1-2 once for the best section; a close runner-up that states what is asked answers instead.
+    fixed = cutoff_free_reason(turn.text, resolved.ranking, retriever, sides, resolved.context)
+    instead = answering_instead(turn.text, resolved.ranking, retriever, fixed, sides, resolved.context)
+    if instead is not None:
+        resolved, fixed = replace(resolved, ranking=resolved.ranking.promoted(instead)), None
     hits = retriever.hits(resolved.ranking, k=k)
-    reason = abstain_reason(
+    reason = fixed or cutoff_reason(
         turn.text, resolved, retriever, abstain_below=abstain_below, names_only_below=names_only_below,
-        parties=list(parties.values()), foreign_below=foreign_cutoff(retriever),
+        parties=sides, foreign_below=foreign_cutoff(retriever),
     )
     if reason is not None:
         return decline(hits, reason, examples=examples), hits

@@ -84,10 +84,24 @@ def abstain_reason(
     """
     if isinstance(resolved, Ranking):
         resolved = Resolved(resolved)
+    return cutoff_free_reason(question, resolved.ranking, retriever, parties, resolved.context) or cutoff_reason(
+        question, resolved, retriever, abstain_below=abstain_below, names_only_below=names_only_below,
+        parties=parties, foreign_below=foreign_below,
+    )
+
+
+def cutoff_reason(
+    question: str,
+    resolved: Resolved,
+    retriever: Retriever,
+    *,
+    abstain_below: float = ABSTAIN_BELOW,
+    names_only_below: float = NAMES_ONLY_BELOW,
+    parties: intent.Parties = (),
+    foreign_below: float | None = None,
+) -> str | None:
+    """Rules 3 to 5, which compare the score with the cutoffs (:func:`abstain_reason` checks rules 1-2 first)."""
     ranking = resolved.ranking
-    fixed = cutoff_free_reason(question, ranking, retriever, parties, resolved.context)
-    if fixed:
-        return fixed
     score = resolved.support
     if score < abstain_below:
         return "low"
@@ -121,13 +135,14 @@ def cutoff_free_reason(
 
 
 def answering_instead(
-    question: str, ranking: Ranking, retriever: Retriever, parties: intent.Parties = (), context: Ranking | None = None
+    question: str, ranking: Ranking, retriever: Retriever, reason: str | None, parties: intent.Parties = (),
+    context: Ranking | None = None,
 ) -> int | None:
     """A close runner-up that states the kind of answer ``question`` asks for when the best section does not
-    (rule 2): "How long should an authorization code live?" is best matched by a section saying codes must be
-    short-lived, and answered by the next one, which gives "10 minutes".  The position of that section among the
-    :data:`RUNNER_UP_DEPTH` next best scoring at least :data:`RUNNER_UP_SHARE` of the best, or ``None``."""
-    reason = cutoff_free_reason(question, ranking, retriever, parties, context)
+    (rule 2; ``reason`` is :func:`cutoff_free_reason` for the best): "How long should an authorization code live?"
+    is best matched by a section saying codes must be short-lived, and answered by the next one, which gives
+    "10 minutes".  The position of that section among the :data:`RUNNER_UP_DEPTH` next best scoring at least
+    :data:`RUNNER_UP_SHARE` of the best, or ``None``."""
     if reason is None or reason == "generate":
         return None
     best = float(ranking.scores[ranking.best])
