@@ -233,7 +233,7 @@ def duplicate_labels(sections: Sequence[Section], rel: str) -> list[str]:
     return warnings
 
 
-#: The corpus folder's own settings file (:data:`alliance_qa.profile.OVERRIDES_FILE`): not a document.
+#: The corpus folder's own settings file (title, section word, aliases, examples: :mod:`alliance_qa.profile`), not a document.
 SETTINGS_FILE = "alliance-qa.toml"
 
 

@@ -50,8 +50,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
-#: The overrides file, read from the corpus folder when present.
-OVERRIDES_FILE = SETTINGS_FILE
 PROFILE_FILE = "profile.json"
 PROFILE_VERSION = 1
 #: How many example questions are kept.
@@ -203,7 +201,7 @@ def overrides_sha256(corpus_dir: Path) -> str:
     import hashlib
 
     try:
-        return hashlib.sha256((corpus_dir / OVERRIDES_FILE).read_bytes()).hexdigest()
+        return hashlib.sha256((corpus_dir / SETTINGS_FILE).read_bytes()).hexdigest()
     except OSError:
         return ""
 
@@ -222,7 +220,7 @@ def profile_outdated(loaded: LoadedIndex, corpus_dir: Path) -> bool:
 
 def read_overrides(corpus_dir: Path) -> Overrides:
     """Read ``corpus_dir/alliance-qa.toml`` if it exists; raise :class:`CorpusError` naming what is wrong."""
-    path = corpus_dir / OVERRIDES_FILE
+    path = corpus_dir / SETTINGS_FILE
     if not path.is_file():
         return Overrides()
     try:
