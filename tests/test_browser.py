@@ -9,6 +9,7 @@ package, with its licence): no critical or serious violation is allowed.
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import json
 import os
@@ -516,6 +517,27 @@ def test_no_script_runs_from_a_question_or_the_corpus(browser: Any, probe_server
         chat.close()
 
 
+@contextlib.contextmanager
+def stub_page(browser: Any, assistant: Any) -> Iterator[Any]:
+    """A page on the real app (in this process) over a stand-in ``assistant`` (``profile`` and ``ask``)."""
+    from alliance_qa.web import STATIC, THEME, build_app, page_head
+    from serverutil import HOST, free_port
+
+    demo = build_app(assistant)
+    demo.queue()
+    demo.launch(server_name=HOST, server_port=free_port(), prevent_thread_lock=True, quiet=True, share=False,
+                css_paths=[STATIC / "web.css"], head=page_head(), theme=THEME)  # fmt: skip
+    context = browser.new_context(viewport=DESKTOP)
+    try:
+        page = context.new_page()
+        page.set_default_timeout(WAIT_MS)
+        page.goto(f"http://{HOST}:{demo.server_port}/", wait_until="domcontentloaded")
+        yield page
+    finally:
+        context.close()
+        demo.close()
+
+
 def test_the_page_comes_from_the_corpus_profile_and_more_questions_send(browser: Any) -> None:
     """A served profile names the page and gives its examples: the first four start the chat, the rest sit
     under it, and clicking one asks it (an in-process app over a stand-in assistant)."""
@@ -524,8 +546,6 @@ def test_the_page_comes_from_the_corpus_profile_and_more_questions_send(browser:
     from playwright.sync_api import expect
 
     from alliance_qa.answer import Answer
-    from alliance_qa.web import STATIC, THEME, build_app, page_head
-    from serverutil import HOST, free_port
 
     examples = tuple(f"How does step {n} work?" for n in range(1, 7))
     asked: list[str] = []
@@ -537,15 +557,7 @@ def test_the_page_comes_from_the_corpus_profile_and_more_questions_send(browser:
             asked.append(question)
             return Answer(f"You asked: {question}")
 
-    demo = build_app(Stub())
-    demo.queue()
-    demo.launch(server_name=HOST, server_port=free_port(), prevent_thread_lock=True, quiet=True, share=False,
-                css_paths=[STATIC / "web.css"], head=page_head(), theme=THEME)  # fmt: skip
-    context = browser.new_context(viewport=DESKTOP)
-    try:
-        page = context.new_page()
-        page.set_default_timeout(WAIT_MS)
-        page.goto(f"http://{HOST}:{demo.server_port}/", wait_until="domcontentloaded")
+    with stub_page(browser, Stub()) as page:
         expect(page.locator("#aqa-header h1")).to_have_text("Workshop <Handbook>")
         assert "Workshop <Handbook>" in page.title() and "chapter" in page.locator("#aqa-header").inner_text()
         expect(page.locator("#aqa-chat button.example")).to_have_count(4)
@@ -556,9 +568,6 @@ def test_the_page_comes_from_the_corpus_profile_and_more_questions_send(browser:
         assert asked == [examples[-1]]
         expect(page.locator("#aqa-question textarea")).to_be_focused()
         assert axe_violations(page) == []
-    finally:
-        context.close()
-        demo.close()
 
 
 def test_a_source_card_keeps_a_long_mark_s_title_readable_and_a_code_quote_s_lines(browser: Any) -> None:
@@ -571,8 +580,6 @@ def test_a_source_card_keeps_a_long_mark_s_title_readable_and_a_code_quote_s_lin
     from alliance_qa.answer import Answer
     from alliance_qa.render import area
     from alliance_qa.types import Citation
-    from alliance_qa.web import STATIC, THEME, build_app, page_head
-    from serverutil import HOST, free_port
 
     code = "```\n>>> r = httpx.post(url, json=data)\n>>> r.status_code\n200\n```"
     cite = Citation(number=None, title="Sending JSON Encoded Data", score=1.2, quote=code, quotes=(code,),
@@ -585,15 +592,7 @@ def test_a_source_card_keeps_a_long_mark_s_title_readable_and_a_code_quote_s_lin
         def ask(self, question: str, history: list[Any]) -> Answer:
             return Answer(area(cite, []), (cite,))  # as the product writes it
 
-    demo = build_app(Stub())
-    demo.queue()
-    demo.launch(server_name=HOST, server_port=free_port(), prevent_thread_lock=True, quiet=True, share=False,
-                css_paths=[STATIC / "web.css"], head=page_head(), theme=THEME)  # fmt: skip
-    context = browser.new_context(viewport=DESKTOP)
-    try:
-        page = context.new_page()
-        page.set_default_timeout(WAIT_MS)
-        page.goto(f"http://{HOST}:{demo.server_port}/", wait_until="domcontentloaded")
+    with stub_page(browser, Stub()) as page:
         box = page.locator("#aqa-question textarea")
         box.fill("How do I post JSON?")
         box.press("Enter")
@@ -604,6 +603,3 @@ def test_a_source_card_keeps_a_long_mark_s_title_readable_and_a_code_quote_s_lin
         quoted = page.locator("#aqa-sources article.aqa-source mark").first
         size = quoted.bounding_box()
         assert size is not None and size["height"] > 3 * 18, f"the code quote's lines were run together: {size}"
-    finally:
-        context.close()
-        demo.close()

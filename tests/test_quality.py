@@ -344,37 +344,34 @@ def test_golden_file_is_valid_json_lines() -> None:
 # ----------------------------------------------------------------------------- rules without a cutoff's help
 
 
-@pytest.mark.parametrize(
-    ("question", "section"),
-    [
-        ("How far from the camera should I hold the package?", "Hold the package 15 to 20 cm from the webcam."),
-        ("How long does importing 1,000 rows take?", "Importing 1,000 rows takes a few seconds."),
-        ("How long does the upload take?", "The upload takes about 30 seconds."),
-        ("How old must members be?", "The minimum age for members is 16."),
-        ("How old do children have to be?", "Young people aged 12 to 15 may come with a parent."),
-        ("How old are the students?", "Most are 18-year-olds."),
-    ],
-)
-def test_a_figure_in_the_section_answers_how_far_and_how_long(question: str, section: str) -> None:
-    from alliance_qa.intent import missing_answer_type
-
-    assert missing_answer_type(question, [section]) is None
-    assert missing_answer_type(question, ["The workshop has a loading bay."]) == "measure"
+_NO_FIGURE = "The workshop has a loading bay."
+_NO_COMPARISON = "The hall, the bridge and the lake are popular with visitors."
 
 
 @pytest.mark.parametrize(
-    ("question", "section"),
+    ("question", "section", "lacks"),
     [
-        ("Is the north hall bigger than the south hall?", "The north hall covers 400 square metres."),
-        ("Which is older, the bridge or the tower?", "The bridge is 120 years old; the tower is younger."),
-        ("Is the lake deeper than the river?", "The lake is 30 metres deep at its centre."),
+        ("How far from the camera should I hold the package?", "Hold the package 15 to 20 cm from the webcam.",
+         _NO_FIGURE),
+        ("How long does importing 1,000 rows take?", "Importing 1,000 rows takes a few seconds.", _NO_FIGURE),
+        ("How long does the upload take?", "The upload takes about 30 seconds.", _NO_FIGURE),
+        ("How old must members be?", "The minimum age for members is 16.", _NO_FIGURE),
+        ("How old do children have to be?", "Young people aged 12 to 15 may come with a parent.", _NO_FIGURE),
+        ("How old are the students?", "Most are 18-year-olds.", _NO_FIGURE),
+        # a comparison asks for a figure of its kind, like "how big / old / deep"
+        ("Is the north hall bigger than the south hall?", "The north hall covers 400 square metres.", _NO_COMPARISON),
+        ("Which is older, the bridge or the tower?", "The bridge is 120 years old; the tower is younger.",
+         _NO_COMPARISON),
+        ("Is the lake deeper than the river?", "The lake is 30 metres deep at its centre.", _NO_COMPARISON),
     ],
 )
-def test_a_comparison_asks_for_a_figure_of_its_kind(question: str, section: str) -> None:
+def test_a_figure_of_the_kind_asked_answers_how_far_long_old_and_comparisons(
+    question: str, section: str, lacks: str
+) -> None:
     from alliance_qa.intent import missing_answer_type
 
     assert missing_answer_type(question, [section]) is None
-    assert missing_answer_type(question, ["The hall, the bridge and the lake are popular with visitors."]) == "measure"
+    assert missing_answer_type(question, [lacks]) == "measure"
 
 
 def test_a_measure_question_answered_by_a_figure_is_not_a_match_on_names_alone() -> None:
@@ -393,6 +390,14 @@ def test_the_sentences_stating_the_asked_figure_are_found_with_the_one_before_a_
     assert figure_sentences("When does the desk open?", sentences) == [2]
     assert figure_sentences("How long do tools last?", sentences) == [3]
     assert figure_sentences("Which tools can I borrow?", sentences) is None
+
+
+def one_document(tmp_path: Path, name: str, text: str, embedder: object) -> Assistant:
+    """An assistant (the real model) over a corpus folder in ``tmp_path`` holding one document ``name``."""
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    (corpus / name).write_text(text, encoding="utf-8")
+    return Assistant(corpus, tmp_path / "index", embedder=embedder)  # type: ignore[arg-type]
 
 
 TOOL_LIBRARY = """Riverside Tool Library
@@ -418,10 +423,7 @@ def test_a_figure_stated_only_for_other_things_does_not_answer(
     """"How much does a new 3D printer cost?" is not answered by the plans' prices, though the section names the
     printers and states prices: no sentence with a price names a printer.  A price stated for what is asked, in
     the sentence, the one before "It costs ...", the title, or for a follow-up's earlier topic, still answers."""
-    corpus = tmp_path / "library"
-    corpus.mkdir()
-    (corpus / "tool-library.txt").write_text(TOOL_LIBRARY, encoding="utf-8")
-    qa = Assistant(corpus, tmp_path / "library-index", embedder=embedder)  # type: ignore[arg-type]
+    qa = one_document(tmp_path, "tool-library.txt", TOOL_LIBRARY, embedder)
     declined = qa.ask("How much does a new 3D printer cost?")
     assert declined.abstained and "not for what you asked about" in declined.text
     for question, title in [("How much does the Pro plan cost?", "Membership"), ("How much does renting cost?", "Lockers"),
@@ -506,10 +508,7 @@ Open an issue before a large change, and add a test for every fix you send.
 def test_a_date_in_a_section_s_heading_answers_when_for_its_whole_section(tmp_path: Path, embedder: object) -> None:
     """A changelog dates each release in its heading: "When was the proxies argument removed?" is answered from the
     release that removed it, though no sentence of that section holds a date."""
-    corpus = tmp_path / "changes"
-    corpus.mkdir()
-    (corpus / "CHANGELOG.md").write_text(CHANGELOG, encoding="utf-8")
-    qa = Assistant(corpus, tmp_path / "changes-index", embedder=embedder)  # type: ignore[arg-type]
+    qa = one_document(tmp_path, "CHANGELOG.md", CHANGELOG, embedder)
     answer = qa.ask("When was the proxies argument removed?")
     assert not answer.abstained and answer.citations[0].title == "0.28.0 (28th November, 2024)", answer.text
     assert qa.ask("When did the contributing rules change?").abstained  # no date for those anywhere
@@ -540,10 +539,7 @@ RELEASES = """# Changelog
 def test_a_version_the_question_names_puts_its_release_first(tmp_path: Path, embedder: object) -> None:
     """"What changed in 0.28.1?" ranked "0.23.1" and "0.28.0" above "0.28.1" (they share its digits and say more
     about change); the section whose title holds the number the question names comes first."""
-    corpus = tmp_path / "releases"
-    corpus.mkdir()
-    (corpus / "CHANGELOG.md").write_text(RELEASES, encoding="utf-8")
-    qa = Assistant(corpus, tmp_path / "releases-index", embedder=embedder)  # type: ignore[arg-type]
+    qa = one_document(tmp_path, "CHANGELOG.md", RELEASES, embedder)
     for question in ("What changed in 0.28.1?", "What was fixed in 0.28.1?"):
         assert qa.search(question, k=1)[0].title == "0.28.1 (6th December, 2024)", question
         answer = qa.ask(question)
@@ -585,10 +581,7 @@ def test_a_close_runner_up_stating_the_asked_figure_answers_when_the_best_sectio
 ) -> None:
     """"How long should an authorization code live?" matches "Authorization Codes" best (codes are "short lived"),
     but only "Authorization Response", close behind, says how long: it answers, instead of a decline."""
-    corpus = tmp_path / "notes"
-    corpus.mkdir()
-    (corpus / "tokens.md").write_text(TOKEN_NOTES, encoding="utf-8")
-    qa = Assistant(corpus, tmp_path / "notes-index", embedder=embedder)  # type: ignore[arg-type]
+    qa = one_document(tmp_path, "tokens.md", TOKEN_NOTES, embedder)
     question = "How long should an authorization code live?"
     assert [h.title for h in qa.search(question, k=2)] == ["Authorization Codes", "Authorization Response"]
     answer = qa.ask(question)
